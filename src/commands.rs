@@ -1,0 +1,165 @@
+//! What each subcommand does, given already-parsed arguments. `main.rs` only parses.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::diagnostic::AppError;
+use crate::executor::local;
+use crate::jobfile::{self, quantity};
+use crate::kernel::{Isa, Kernel};
+use crate::plan::{self, Plan};
+use crate::progress::Progress;
+use crate::reduce::Summary;
+use crate::report::RunReport;
+use crate::spec::{JobSpec, MAX_THREADS};
+
+/// Values given on the command line that take precedence over the job file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub threads: Option<usize>,
+    pub samples: Option<String>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+/// Loads and validates the job, then applies the overrides with the same checks.
+pub fn load_job(path: &Path, overrides: &Overrides) -> Result<JobSpec, AppError> {
+    let (mut spec, _source) = jobfile::load(path)?;
+    if let Some(text) = &overrides.samples {
+        let samples = quantity::parse_count(text).map_err(|m| AppError::Usage(format!("--samples: {m}")))?;
+        if samples == 0 {
+            return Err(AppError::Usage("--samples must be at least 1".into()));
+        }
+        spec.compute.samples = samples;
+    }
+    if let Some(seed) = overrides.seed {
+        spec.seed = seed;
+    }
+    if let Some(threads) = overrides.threads {
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(AppError::Usage(format!(
+                "--threads must be between 1 and {MAX_THREADS}, got {threads}"
+            )));
+        }
+        spec.split.threads = Some(threads);
+    }
+    Ok(spec)
+}
+
+/// The CPUs this process may use (its affinity mask and CPU quota).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn threads_for(spec: &JobSpec) -> usize {
+    spec.split.threads.unwrap_or_else(available_cpus)
+}
+
+/// The SIMD path: the best this CPU has, unless `HPCSUB_ISA` names another (for tests and
+/// benchmarks that compare paths).
+pub fn choose_isa() -> Result<Isa, AppError> {
+    match std::env::var("HPCSUB_ISA") {
+        Ok(name) if !name.is_empty() => {
+            let isa = Isa::from_name(&name).ok_or_else(|| {
+                AppError::Usage(format!("HPCSUB_ISA={name}: expected portable, avx2 or avx512"))
+            })?;
+            if !isa.supported() {
+                return Err(AppError::Usage(format!("HPCSUB_ISA={name}: this CPU does not support it")));
+            }
+            Ok(isa)
+        }
+        _ => Ok(Isa::detect()),
+    }
+}
+
+pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String, AppError> {
+    let spec = load_job(path, overrides)?;
+    let started = Instant::now();
+    let kernel = Kernel::new(&spec, choose_isa()?);
+    let threads = threads_for(&spec);
+    let whole = plan::slice(spec.compute.samples, 1, 0);
+    let progress = Progress::new(spec.compute.samples, !output.quiet);
+    let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
+    progress.finish();
+    let report = RunReport {
+        spec: &spec,
+        ranks: 1,
+        threads,
+        summary: Summary::from_accumulator(&acc),
+        histogram: acc.histogram,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok(if output.json {
+        report.to_json().to_string()
+    } else {
+        report.to_table()
+    })
+}
+
+pub fn check(path: &Path, overrides: &Overrides, json: bool) -> Result<String, AppError> {
+    let spec = load_job(path, overrides)?;
+    let kernel = Kernel::new(&spec, Isa::Portable);
+    let plan = plan::make(&spec, &kernel.program, threads_for(&spec), spec.split.ranks);
+    Ok(if json {
+        serde_json::to_string_pretty(&plan).expect("a plan always serializes")
+    } else {
+        plan_table(&spec, &plan)
+    })
+}
+
+fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
+    let mut out = format!(
+        "{} is valid: {} samples, seed {}, {} random var{}, {} register{} per chunk\n",
+        spec.name,
+        plan.samples,
+        plan.seed,
+        plan.random_streams,
+        if plan.random_streams == 1 { "" } else { "s" },
+        plan.registers,
+        if plan.registers == 1 { "" } else { "s" },
+    );
+    out.push_str(&format!(
+        "plan: {} slice{} x {} thread{}, blocks of {} samples ({} blocks), chunks of {}\n",
+        plan.slices.len(),
+        if plan.slices.len() == 1 { "" } else { "s" },
+        plan.threads,
+        if plan.threads == 1 { "" } else { "s" },
+        plan.block_samples,
+        plan.blocks,
+        plan.chunk_samples,
+    ));
+    out.push_str(&format!(
+        "memory: about {} KiB of working memory per rank, whatever the sample count\n",
+        plan.memory_bytes.div_ceil(1024)
+    ));
+    const SHOWN: usize = 20;
+    out.push_str("  slice        start          end      samples\n");
+    for slice in plan.slices.iter().take(SHOWN) {
+        out.push_str(&format!(
+            "  {:>5} {:>12} {:>12} {:>12}\n",
+            slice.index,
+            slice.start,
+            slice.end,
+            slice.samples()
+        ));
+    }
+    if plan.slices.len() > SHOWN {
+        out.push_str(&format!("  ... {} more (use --json)\n", plan.slices.len() - SHOWN));
+    }
+    if let Some(slice) = plan.slices.iter().find(|s| s.samples() == 0) {
+        out.push_str(&format!(
+            "note: slice {} and maybe others are empty: {} samples make only {} blocks of {}\n",
+            slice.index, plan.samples, plan.blocks, plan.block_samples
+        ));
+    }
+    out
+}
+
+pub fn schema() -> &'static str {
+    include_str!("jobfile/schema.json")
+}

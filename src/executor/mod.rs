@@ -1,0 +1,3 @@
+//! Executors: how the blocks of a plan get computed. `local` uses threads in one process.
+
+pub mod local;

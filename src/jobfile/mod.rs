@@ -1,0 +1,443 @@
+//! Job file -> validated [`JobSpec`]. Reading and YAML live in [`yaml`]; this module checks every
+//! value and reports the first problem as `file:line:column` with a hint.
+
+pub mod quantity;
+mod yaml;
+
+use std::path::Path;
+
+use marked_yaml::Spanned;
+
+use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
+use crate::expr::{self, Distribution, Expr, Function, semantics};
+use crate::spec::{
+    ComputeSpec, HistogramSpec, JobSpec, MAX_HISTOGRAM_BINS, MAX_RANKS, MAX_THREADS, ReduceSpec,
+    Resources, SplitSpec, Statistic, VarDefinition, VarSpec,
+};
+use yaml::{RawCompute, RawReduction, locate};
+
+/// Job files are small; anything bigger is almost certainly the wrong file.
+const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads and validates a job file.
+pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
+    let fail = |source: Option<&str>, diag: Diagnostic| FileDiagnostic::new(path, source, diag);
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(None, Diagnostic::new(Location::START, format!("cannot read the job file: {e}"))))?
+        .len();
+    if size > MAX_JOB_FILE_BYTES {
+        return Err(fail(
+            None,
+            Diagnostic::new(
+                Location::START,
+                format!("the job file is {size} bytes; job files are at most {MAX_JOB_FILE_BYTES} bytes"),
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| fail(None, Diagnostic::new(Location::START, format!("cannot read the job file: {e}"))))?;
+    let source = decode(&bytes).map_err(|diag| fail(None, diag))?;
+    let spec = parse(&source).map_err(|diag| fail(Some(&source), diag))?;
+    Ok((spec, source))
+}
+
+/// Text of a job file, refusing binary data with the position of the first offending byte.
+fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
+    let location_at = |offset: usize| {
+        let before = String::from_utf8_lossy(&bytes[..offset]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location { line, column }
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Diagnostic::new(
+            location_at(e.valid_up_to()),
+            "the job file is not UTF-8 text (is it a binary file?)",
+        )
+    })?;
+    if let Some(offset) = text.find('\0') {
+        return Err(Diagnostic::new(
+            location_at(offset),
+            "the job file contains a NUL byte (is it a binary file?)",
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err(Diagnostic::new(Location::START, "the job file is empty")
+            .with_help("start from jobs/quadratic.yaml, or see docs/job-file.md"));
+    }
+    Ok(text.to_string())
+}
+
+/// Validates job-file text.
+pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
+    let raw = yaml::read(source)?;
+    let name = validate_name(&raw.name)?;
+    let seed = match &raw.seed {
+        Some(seed) => parse_seed(seed)?,
+        None => 0,
+    };
+    let compute = validate_compute(&raw.compute, source)?;
+    let reduce = match &raw.reduce {
+        Some(list) => validate_reduce(list)?,
+        None => ReduceSpec {
+            statistics: vec![Statistic::Mean],
+            histogram: None,
+        },
+    };
+    let split = match &raw.split {
+        Some(split) => SplitSpec {
+            ranks: match &split.ranks {
+                Some(r) => bounded_count(r, "ranks", 1, u64::from(MAX_RANKS))? as u32,
+                None => 1,
+            },
+            threads: match &split.threads {
+                Some(t) => Some(bounded_count(t, "threads", 1, MAX_THREADS as u64)? as usize),
+                None => None,
+            },
+        },
+        None => SplitSpec {
+            ranks: 1,
+            threads: None,
+        },
+    };
+    let resources = match &raw.resources {
+        Some(res) => Resources {
+            time: match &res.time {
+                Some(t) => Some(quantity::parse_duration(t).map_err(|m| Diagnostic::new(locate(t), m))?),
+                None => None,
+            },
+            memory: match &res.memory {
+                Some(m) => Some(quantity::parse_memory(m).map_err(|msg| Diagnostic::new(locate(m), msg))?),
+                None => None,
+            },
+        },
+        None => Resources::default(),
+    };
+    Ok(JobSpec {
+        name,
+        seed,
+        compute,
+        reduce,
+        split,
+        resources,
+    })
+}
+
+/// Job names end up in file names and scheduler job names, so they are kept to a safe alphabet.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(format!("the name must be 1 to 64 characters, got {}", name.chars().count()));
+    }
+    if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "the name may only hold letters, digits, `.`, `_` and `-`; `{}` is not allowed",
+            bad.escape_default()
+        ));
+    }
+    if name.starts_with(['.', '-']) {
+        return Err("the name must not start with `.` or `-`".into());
+    }
+    if name.contains("..") {
+        return Err("the name must not contain `..`".into());
+    }
+    Ok(())
+}
+
+fn validate_name(name: &Spanned<String>) -> Result<String, Diagnostic> {
+    check_name(name).map_err(|m| Diagnostic::new(locate(name), m).with_help("for example: name: quadratic"))?;
+    Ok(name.to_string())
+}
+
+fn parse_seed(seed: &Spanned<String>) -> Result<u64, Diagnostic> {
+    let text: String = seed.trim().chars().filter(|c| *c != '_').collect();
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse::<u64>(),
+    };
+    parsed.map_err(|_| {
+        Diagnostic::new(
+            locate(seed),
+            format!("`{}` is not a seed: expected a whole number from 0 to {}", seed.as_str(), u64::MAX),
+        )
+    })
+}
+
+fn bounded_count(value: &Spanned<String>, what: &str, min: u64, max: u64) -> Result<u64, Diagnostic> {
+    let n = quantity::parse_count(value).map_err(|m| Diagnostic::new(locate(value), format!("`{what}`: {m}")))?;
+    if n < min || n > max {
+        return Err(Diagnostic::new(
+            locate(value),
+            format!("`{what}` must be between {min} and {max}, got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn validate_compute(compute: &Spanned<RawCompute>, source: &str) -> Result<ComputeSpec, Diagnostic> {
+    let samples = quantity::parse_count(&compute.samples)
+        .map_err(|m| Diagnostic::new(locate(&compute.samples), format!("`samples`: {m}")))?;
+    if samples == 0 {
+        return Err(Diagnostic::new(locate(&compute.samples), "`samples` must be at least 1"));
+    }
+    let declared: Vec<&str> = compute
+        .vars
+        .iter()
+        .flat_map(|vars| vars.keys())
+        .map(|key| key.as_str())
+        .collect();
+    let mut vars = Vec::with_capacity(declared.len());
+    for (index, (key, definition)) in compute.vars.iter().flat_map(|v| v.iter()).enumerate() {
+        check_var_name(key)?;
+        let scope = Scope {
+            earlier: &declared[..index],
+            later: &declared[index + 1..],
+            current: Some(key.as_str()),
+        };
+        let parsed = parse_expression(definition, source)?;
+        let definition = match distribution_call(&parsed) {
+            Some((call_name, call_span, args)) => {
+                let values = args
+                    .iter()
+                    .map(|arg| constant_value(arg).ok_or(()))
+                    .collect::<Result<Vec<_>, ()>>()
+                    .map_err(|()| {
+                        Diagnostic::new(
+                            position(definition, source, call_span.start),
+                            format!("the arguments of `{call_name}` must be numbers or constant expressions"),
+                        )
+                        .with_help("to transform a random variable, define it first and use it in a later var")
+                    })?;
+                let distribution = Distribution::new(call_name, &values)
+                    .map_err(|m| Diagnostic::new(position(definition, source, call_span.start), m))?;
+                VarDefinition::Random(distribution)
+            }
+            None => {
+                check_references(&parsed, &scope, definition, source)?;
+                VarDefinition::Derived(parsed)
+            }
+        };
+        vars.push(VarSpec {
+            name: key.to_string(),
+            definition,
+        });
+    }
+    let expr = parse_expression(&compute.expr, source)?;
+    let scope = Scope {
+        earlier: &declared,
+        later: &[],
+        current: None,
+    };
+    check_references(&expr, &scope, &compute.expr, source)?;
+    Ok(ComputeSpec { samples, vars, expr })
+}
+
+fn check_var_name(key: &Spanned<String>) -> Result<(), Diagnostic> {
+    let name = key.as_str();
+    let valid_identifier = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let problem = if !valid_identifier {
+        Some(format!(
+            "`{name}` is not a variable name: use letters, digits and `_`, starting with a letter"
+        ))
+    } else if semantics::constant(name).is_some() {
+        Some(format!("`{name}` is a built-in constant and cannot be a variable name"))
+    } else if Function::from_name(name).is_some() || Distribution::NAMES.contains(&name) {
+        Some(format!("`{name}` is a built-in function and cannot be a variable name"))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            let diag = Diagnostic::new(locate(key), message);
+            Err(if name.contains(['(', ')']) {
+                diag.with_help("in a flow mapping `{a: uniform(1, 2)}` the comma splits entries; write one var per line")
+            } else {
+                diag
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The location of byte `offset` inside a scalar, allowing for an opening quote.
+fn position(scalar: &Spanned<String>, source: &str, offset: usize) -> Location {
+    let start = locate(scalar);
+    let opening = source
+        .lines()
+        .nth(start.line - 1)
+        .and_then(|line| line.chars().nth(start.column - 1));
+    let quote = usize::from(matches!(opening, Some('"' | '\'')));
+    let chars_before = scalar.get(..offset).map_or(offset, |s| s.chars().count());
+    start.shifted(quote + chars_before)
+}
+
+fn parse_expression(text: &Spanned<String>, source: &str) -> Result<Expr, Diagnostic> {
+    expr::parse::parse(text).map_err(|e| Diagnostic::new(position(text, source, e.offset), e.message))
+}
+
+fn distribution_call(e: &Expr) -> Option<(&str, expr::Span, &[Expr])> {
+    match e {
+        Expr::Call { function, span, args } if Distribution::NAMES.contains(&function.as_str()) => {
+            Some((function, *span, args))
+        }
+        _ => None,
+    }
+}
+
+/// The value of an expression made only of numbers and constants.
+pub fn constant_value(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::Number(v) => Some(*v),
+        Expr::Name(name, _) => semantics::constant(name),
+        Expr::Unary(op, x) => Some(semantics::unary(*op, constant_value(x)?)),
+        Expr::Binary(op, a, b) => Some(semantics::binary(*op, constant_value(a)?, constant_value(b)?)),
+        Expr::Call { function, args, .. } => {
+            let f = Function::from_name(function)?;
+            let values: Vec<f64> = args.iter().map(constant_value).collect::<Option<_>>()?;
+            match values.as_slice() {
+                [x] if f.arity() == 1 => Some(f.apply1(*x)),
+                [a, b] if f.arity() == 2 => Some(semantics::apply2(f, *a, *b)),
+                [c, a, b] if f == Function::Where => Some(semantics::select(*c, *a, *b)),
+                _ => None,
+            }
+        }
+    }
+}
+
+struct Scope<'a> {
+    earlier: &'a [&'a str],
+    later: &'a [&'a str],
+    current: Option<&'a str>,
+}
+
+fn check_references(e: &Expr, scope: &Scope, text: &Spanned<String>, source: &str) -> Result<(), Diagnostic> {
+    let at = |span: expr::Span| position(text, source, span.start);
+    match e {
+        Expr::Number(_) => Ok(()),
+        Expr::Name(name, span) => {
+            if semantics::constant(name).is_some() || scope.earlier.contains(&name.as_str()) {
+                return Ok(());
+            }
+            let diag = if scope.current == Some(name.as_str()) {
+                Diagnostic::new(at(*span), format!("`{name}` refers to itself"))
+                    .with_help("a var is defined from the vars before it")
+            } else if scope.later.contains(&name.as_str()) {
+                Diagnostic::new(at(*span), format!("`{name}` is defined after this var"))
+                    .with_help("vars are evaluated in order: move this var below the one it uses")
+            } else if Function::from_name(name).is_some() || Distribution::NAMES.contains(&name.as_str()) {
+                Diagnostic::new(at(*span), format!("`{name}` is a function; call it as {name}(...)"))
+            } else {
+                let known: Vec<&str> = scope.earlier.iter().copied().chain(["pi", "e"]).collect();
+                let diag = Diagnostic::new(at(*span), format!("unknown variable `{name}`"));
+                match did_you_mean(name, known.iter().copied()) {
+                    Some(candidate) => diag.with_help(format!("did you mean `{candidate}`?")),
+                    None if known.len() > 2 => {
+                        diag.with_help(format!("known here: {}", known.join(", ")))
+                    }
+                    None => diag.with_help("define it under `vars:` before using it"),
+                }
+            };
+            Err(diag)
+        }
+        Expr::Unary(_, x) => check_references(x, scope, text, source),
+        Expr::Binary(_, a, b) => {
+            check_references(a, scope, text, source)?;
+            check_references(b, scope, text, source)
+        }
+        Expr::Call { function, span, args } => {
+            if Distribution::NAMES.contains(&function.as_str()) {
+                return Err(Diagnostic::new(
+                    at(*span),
+                    format!("`{function}(...)` must be the whole definition of a var"),
+                )
+                .with_help(format!("define `u: {function}(...)` under vars and use `u` here")));
+            }
+            let Some(f) = Function::from_name(function) else {
+                let names = Function::ALL.iter().map(|f| f.name()).chain(Distribution::NAMES);
+                let diag = Diagnostic::new(at(*span), format!("unknown function `{function}`"));
+                return Err(match did_you_mean(function, names) {
+                    Some(candidate) => diag.with_help(format!("did you mean `{candidate}`?")),
+                    None => diag.with_help(
+                        "functions: sqrt exp log log10 sin cos tan atan2 abs floor ceil min max pow where",
+                    ),
+                });
+            };
+            if args.len() != f.arity() {
+                return Err(Diagnostic::new(
+                    at(*span),
+                    format!(
+                        "`{function}` takes {} argument{}, got {}",
+                        f.arity(),
+                        if f.arity() == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                ));
+            }
+            args.iter().try_for_each(|arg| check_references(arg, scope, text, source))
+        }
+    }
+}
+
+fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceSpec, Diagnostic> {
+    if list.is_empty() {
+        return Err(Diagnostic::new(locate(list), "`reduce` is empty")
+            .with_help("list what to compute, e.g. reduce: [mean, std, min, max]"));
+    }
+    let mut statistics = Vec::new();
+    let mut histogram = None;
+    for item in list.iter() {
+        match &**item {
+            RawReduction::Statistic(name) => {
+                let statistic = Statistic::from_name(name).ok_or_else(|| {
+                    let names = Statistic::ALL.iter().map(|s| s.name()).chain(["histogram"]);
+                    let diag = Diagnostic::new(locate(item), format!("unknown reduction `{name}`"));
+                    match did_you_mean(name, names) {
+                        Some(c) => diag.with_help(format!("did you mean `{c}`?")),
+                        None => diag.with_help(
+                            "reductions: count, sum, mean, var, std, min, max, {histogram: {bins: N, range: [low, high]}}",
+                        ),
+                    }
+                })?;
+                if statistics.contains(&statistic) {
+                    return Err(Diagnostic::new(locate(item), format!("`{name}` is listed twice")));
+                }
+                statistics.push(statistic);
+            }
+            RawReduction::Histogram(raw) => {
+                if histogram.is_some() {
+                    return Err(Diagnostic::new(locate(item), "only one histogram per job"));
+                }
+                let bins = bounded_count(&raw.bins, "bins", 1, u64::from(MAX_HISTOGRAM_BINS))? as u32;
+                let bounds: Vec<f64> = raw
+                    .range
+                    .iter()
+                    .map(|v| {
+                        v.trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|x| x.is_finite())
+                            .ok_or_else(|| Diagnostic::new(locate(v), format!("`{}` is not a finite number", v.as_str())))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let [low, high] = bounds[..] else {
+                    return Err(Diagnostic::new(
+                        locate(&raw.range),
+                        format!("`range` needs two numbers [low, high], got {}", bounds.len()),
+                    ));
+                };
+                if low >= high {
+                    return Err(Diagnostic::new(
+                        locate(&raw.range),
+                        format!("`range` needs low < high, got [{low}, {high}]"),
+                    ));
+                }
+                histogram = Some(HistogramSpec { bins, low, high });
+            }
+        }
+    }
+    Ok(ReduceSpec { statistics, histogram })
+}
+
+#[cfg(test)]
+mod tests;

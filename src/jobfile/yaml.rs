@@ -1,0 +1,223 @@
+//! The only module that knows which YAML crate reads job files. It turns text into the raw,
+//! span-carrying structure below, and every YAML or shape error into a located [`Diagnostic`].
+
+use std::fmt;
+
+use marked_yaml::{FromNodeError, LoadError, LoaderOptions, Marker, Spanned};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::diagnostic::{Diagnostic, Location, did_you_mean};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    pub name: Spanned<String>,
+    pub seed: Option<Spanned<String>>,
+    pub compute: Spanned<RawCompute>,
+    pub reduce: Option<Spanned<Vec<Spanned<RawReduction>>>>,
+    pub split: Option<Spanned<RawSplit>>,
+    pub resources: Option<Spanned<RawResources>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompute {
+    pub samples: Spanned<String>,
+    pub vars: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<String>>>>,
+    pub expr: Spanned<String>,
+}
+
+pub enum RawReduction {
+    Statistic(String),
+    Histogram(RawHistogram),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistogram {
+    pub bins: Spanned<String>,
+    pub range: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplit {
+    pub ranks: Option<Spanned<String>>,
+    pub threads: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub time: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+}
+
+/// Hand-written so a bad entry gets a message about reductions, not about enum variants.
+impl<'de> Deserialize<'de> for RawReduction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ReductionVisitor;
+        impl<'de> Visitor<'de> for ReductionVisitor {
+            type Value = RawReduction;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a reduction name or {histogram: {bins: N, range: [low, high]}}")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<RawReduction, E> {
+                Ok(RawReduction::Statistic(name.to_string()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawReduction, A::Error> {
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("an empty mapping is not a reduction"));
+                };
+                if key != "histogram" {
+                    return Err(de::Error::unknown_field(&key, &["histogram"]));
+                }
+                let histogram = map.next_value::<RawHistogram>()?;
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "one reduction per list entry: move `{extra}` to its own `- ` line"
+                    )));
+                }
+                Ok(RawReduction::Histogram(histogram))
+            }
+        }
+        deserializer.deserialize_any(ReductionVisitor)
+    }
+}
+
+pub fn location_of(marker: Option<&Marker>) -> Location {
+    marker
+        .map(|m| Location {
+            line: m.line().max(1),
+            column: m.column().max(1),
+        })
+        .unwrap_or(Location::START)
+}
+
+pub fn locate<T>(spanned: &Spanned<T>) -> Location {
+    location_of(spanned.span().start())
+}
+
+/// Parses job-file text into the raw structure, or the first problem with its location.
+pub fn read(source: &str) -> Result<RawJob, Diagnostic> {
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let node = marked_yaml::parse_yaml_with_options(0, source, options).map_err(load_error)?;
+    marked_yaml::from_node(&node).map_err(|err| shape_error(err, source))
+}
+
+fn load_error(err: LoadError) -> Diagnostic {
+    let hint_tag = "an expression that starts with `!` or `&` or `*` must be quoted: expr: \"!x\"";
+    match err {
+        LoadError::TopLevelMustBeMapping(m) => Diagnostic::new(
+            location_of(Some(&m)),
+            "a job file must be a mapping of keys such as `name:` and `compute:`",
+        ),
+        LoadError::UnexpectedAnchor(m) => Diagnostic::new(
+            location_of(Some(&m)),
+            "YAML anchors (`&name`) are not supported in job files",
+        )
+        .with_help(hint_tag),
+        LoadError::UnexpectedTag(m) => {
+            Diagnostic::new(location_of(Some(&m)), "YAML tags (`!tag`) are not supported in job files")
+                .with_help(hint_tag)
+        }
+        LoadError::MappingKeyMustBeScalar(m) => {
+            Diagnostic::new(location_of(Some(&m)), "a key must be a plain word")
+        }
+        LoadError::ScanError(m, scan) => {
+            let mut message = scan.to_string();
+            if let Some(stripped) = message.find(" at byte").map(|i| message[..i].to_string()) {
+                message = stripped;
+            }
+            Diagnostic::new(location_of(Some(&m)), format!("invalid YAML: {message}"))
+        }
+        LoadError::DuplicateKey(inner) => Diagnostic::new(
+            location_of(inner.key.span().start()),
+            format!("`{}` is given twice", inner.key.as_str()),
+        )
+        .with_help(format!(
+            "the first `{}` is on line {}",
+            inner.prev_key.as_str(),
+            location_of(inner.prev_key.span().start()).line
+        )),
+        other => Diagnostic::new(Location::START, format!("invalid YAML: {other}")),
+    }
+}
+
+/// Path-specific descriptions of what a key holds, used when a value has the wrong shape.
+fn expected_at(path: &str) -> Option<&'static str> {
+    let leaf = path.rsplit('.').next().unwrap_or(path);
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    Some(match leaf {
+        "name" => "a job name such as `quadratic`",
+        "seed" => "a whole number from 0 to 18446744073709551615",
+        "compute" => "a mapping with `samples`, `vars` and `expr`",
+        "samples" => "a sample count such as 200_000_000 or \"200M\"",
+        "vars" => "a mapping of variable names to definitions, such as `a: uniform(5, 10)`",
+        "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",
+        "reduce" => "a list such as [mean, std, min, max]",
+        "split" => "a mapping with `ranks` and `threads`",
+        "resources" => "a mapping with `time` and `memory`",
+        "histogram" => "a mapping {bins: N, range: [low, high]}",
+        "bins" => "a whole number of bins",
+        "range" => "a list [low, high]",
+        "ranks" | "threads" => "a whole number, at least 1",
+        "time" => "a duration such as 10m or 1-00:00:00",
+        "memory" => "a memory size such as 1GiB",
+        _ => return None,
+    })
+}
+
+fn shape_error(err: FromNodeError, source: &str) -> Diagnostic {
+    let path = err.path().unwrap_or("").to_string();
+    let location = location_of(err.start_mark().as_ref());
+    let section = path
+        .rsplit_once('.')
+        .map(|(parent, _)| format!(" in `{parent}`"))
+        .unwrap_or_default();
+    match err.into_inner() {
+        marked_yaml::Error::UnknownFieldError(field, expected, _) => {
+            let diag = Diagnostic::new(location, format!("unknown key `{field}`{section}"));
+            match did_you_mean(&field, expected.iter().copied()) {
+                Some(candidate) => diag.with_help(format!("did you mean `{candidate}`?")),
+                None => diag.with_help(format!("expected one of: {}", expected.join(", "))),
+            }
+        }
+        other => {
+            let raw = other.to_string();
+            let message = if let Some(field) = raw
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                let place = if path.is_empty() { String::new() } else { format!(" in `{path}`") };
+                return Diagnostic::new(location, format!("missing key `{field}`{place}"))
+                    .with_help(match expected_at(field) {
+                        Some(what) => format!("add `{field}:` with {what}"),
+                        None => format!("add `{field}:`"),
+                    });
+            } else if path.is_empty() {
+                raw
+            } else {
+                format!("`{path}`: {raw}")
+            };
+            let diag = Diagnostic::new(location, message);
+            let diag = match expected_at(&path) {
+                Some(what) => diag.with_help(format!("expected {what}")),
+                None => diag,
+            };
+            if path.ends_with("expr") || path.contains("vars") {
+                let line = source.lines().nth(location.line.saturating_sub(1)).unwrap_or("");
+                if line.trim_start().starts_with("- ") || line.contains(": -") || line.contains(":-") {
+                    return diag.with_help(
+                        "an expression that starts with `- ` reads as a YAML list: quote it, e.g. expr: \"- b\"",
+                    );
+                }
+            }
+            diag
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Evaluating a program over whole blocks, with the code path picked once for this CPU.
+//!
+//! The block loop is written once (`run_block_body`, always inlined) and instantiated three
+//! times: for AVX-512, for AVX2 and for any x86-64 or other CPU. Every operation is exact IEEE
+//! arithmetic, integer work or a `libm` call, and nothing uses fused multiply-add, so the three
+//! paths give the same bits (tests check it).
+
+use std::ops::Range;
+
+use super::distribution;
+use super::program::{BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary};
+use super::rng::{BLOCK_SAMPLES, Lanes};
+use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
+use crate::reduce::{Accumulator, LaneStats};
+
+/// The instruction sets with their own compiled copy of the block loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    pub fn supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.supported()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512dq")
+                    && is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best path this CPU runs.
+    pub fn detect() -> Isa {
+        [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .find(|isa| isa.supported())
+            .unwrap_or(Isa::Portable)
+    }
+
+    pub fn from_name(name: &str) -> Option<Isa> {
+        [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .find(|isa| isa.name() == name)
+    }
+}
+
+type Register = [f64; CHUNK];
+
+/// One thread's working memory: the registers, the random lanes and a buffer of raw outputs.
+pub struct Evaluator<'p> {
+    program: &'p Program,
+    isa: Isa,
+    registers: Vec<Register>,
+    lanes: Vec<Lanes>,
+    bits: Box<[u64; CHUNK]>,
+}
+
+impl<'p> Evaluator<'p> {
+    pub fn new(program: &'p Program, isa: Isa) -> Self {
+        assert!(isa.supported(), "the {} code path needs a CPU that has it", isa.name());
+        Evaluator {
+            program,
+            isa,
+            registers: vec![[0.0; CHUNK]; program.registers()],
+            lanes: vec![Lanes::default(); program.stream_keys.len()],
+            bits: Box::new([0; CHUNK]),
+        }
+    }
+
+    /// Bytes of working memory one evaluator holds.
+    pub fn memory_bytes(program: &Program) -> usize {
+        program.registers() * std::mem::size_of::<Register>()
+            + program.stream_keys.len() * std::mem::size_of::<Lanes>()
+            + std::mem::size_of::<[u64; CHUNK]>()
+    }
+
+    /// Computes the samples `samples` of block `block` (which must start where the block starts)
+    /// and folds them into `acc`.
+    pub fn run_block(&mut self, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+        debug_assert_eq!(samples.start, block * BLOCK_SAMPLES);
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `new` checked that this CPU has the features the function is compiled for.
+            Isa::Avx512 => unsafe { run_block_avx512(self, block, samples, shift, acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { run_block_avx2(self, block, samples, shift, acc) },
+            _ => run_block_body(self, block, samples, shift, acc),
+        }
+    }
+
+    /// The first chunk of block 0, e.g. to choose the variance shift.
+    pub fn first_values(&mut self, samples: u64) -> Vec<f64> {
+        let len = samples.min(CHUNK as u64) as usize;
+        for (lanes, key) in self.lanes.iter_mut().zip(&self.program.stream_keys) {
+            lanes.seed(*key, 0);
+        }
+        eval_chunk(self, 0);
+        self.registers[self.program.output][..len].to_vec()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma,bmi2")]
+fn run_block_avx512(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+    run_block_body(ev, block, samples, shift, acc)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi2")]
+fn run_block_avx2(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+    run_block_body(ev, block, samples, shift, acc)
+}
+
+#[inline(always)]
+fn run_block_body(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+    for (lanes, key) in ev.lanes.iter_mut().zip(&ev.program.stream_keys) {
+        lanes.seed(*key, block);
+    }
+    let mut stats = LaneStats::new();
+    let mut start = samples.start;
+    while start < samples.end {
+        let len = (samples.end - start).min(CHUNK as u64) as usize;
+        eval_chunk(ev, start);
+        let values = &ev.registers[ev.program.output];
+        stats.observe(values, len, shift);
+        if let Some(histogram) = &mut acc.histogram {
+            histogram.observe(values, len);
+        }
+        start += len as u64;
+    }
+    acc.absorb_block(&mut stats);
+}
+
+/// Runs every instruction over one chunk whose first sample is `first_index`.
+#[inline(always)]
+fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
+    let Evaluator {
+        program,
+        registers,
+        lanes,
+        bits,
+        ..
+    } = ev;
+    for instruction in &program.instructions {
+        let (inputs, rest) = registers.split_at_mut(instruction.dst());
+        let out = &mut rest[0];
+        match *instruction {
+            Instruction::Draw {
+                stream, distribution, ..
+            } => {
+                lanes[stream].fill(&mut bits[..]);
+                distribution::transform(distribution, &bits[..], out);
+            }
+            Instruction::Index { .. } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = (first_index + j as u64) as f64;
+                }
+            }
+            Instruction::Splat { value, .. } => out.fill(value),
+            Instruction::Unary { kind, arg, .. } => unary(kind, &inputs[arg], out),
+            Instruction::Binary {
+                kind, left, right, ..
+            } => binary(kind, left, right, inputs, out),
+            Instruction::Select {
+                condition,
+                if_true,
+                if_false,
+                ..
+            } => {
+                let c = operand(inputs, condition);
+                let t = operand(inputs, if_true);
+                let f = operand(inputs, if_false);
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = semantics::select(c.at(j), t.at(j), f.at(j));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Register(&'a Register),
+    Constant(f64),
+}
+
+impl Source<'_> {
+    #[inline(always)]
+    fn at(self, j: usize) -> f64 {
+        match self {
+            Source::Register(r) => r[j],
+            Source::Constant(c) => c,
+        }
+    }
+}
+
+#[inline(always)]
+fn operand(inputs: &[Register], operand: Operand) -> Source<'_> {
+    match operand {
+        Operand::Register(r) => Source::Register(&inputs[r]),
+        Operand::Constant(c) => Source::Constant(c),
+    }
+}
+
+/// One loop per operation, each specialised so the compiler can vectorise it.
+#[inline(always)]
+fn map1(x: &Register, out: &mut Register, f: impl Fn(f64) -> f64) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = f(*v);
+    }
+}
+
+#[inline(always)]
+fn unary(kind: UnaryKind, x: &Register, out: &mut Register) {
+    match kind {
+        UnaryKind::Op(UnaryOp::Neg) => map1(x, out, |v| -v),
+        UnaryKind::Function(Function::Sqrt) => map1(x, out, f64::sqrt),
+        UnaryKind::Function(Function::Abs) => map1(x, out, f64::abs),
+        UnaryKind::Function(Function::Floor) => map1(x, out, f64::floor),
+        UnaryKind::Function(Function::Ceil) => map1(x, out, f64::ceil),
+        other => map1(x, out, |v| apply_unary(other, v)),
+    }
+}
+
+#[inline(always)]
+fn map2(left: Source, right: Source, out: &mut Register, f: impl Fn(f64, f64) -> f64) {
+    match (left, right) {
+        (Source::Register(a), Source::Register(b)) => {
+            for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(*x, *y);
+            }
+        }
+        (Source::Register(a), Source::Constant(c)) => {
+            for (o, x) in out.iter_mut().zip(a) {
+                *o = f(*x, c);
+            }
+        }
+        (Source::Constant(c), Source::Register(b)) => {
+            for (o, y) in out.iter_mut().zip(b) {
+                *o = f(c, *y);
+            }
+        }
+        (Source::Constant(a), Source::Constant(b)) => out.fill(f(a, b)),
+    }
+}
+
+#[inline(always)]
+fn binary(kind: BinaryKind, left: Operand, right: Operand, inputs: &[Register], out: &mut Register) {
+    let (a, b) = (operand(inputs, left), operand(inputs, right));
+    match kind {
+        BinaryKind::Op(BinaryOp::Add) => map2(a, b, out, |x, y| x + y),
+        BinaryKind::Op(BinaryOp::Sub) => map2(a, b, out, |x, y| x - y),
+        BinaryKind::Op(BinaryOp::Mul) => map2(a, b, out, |x, y| x * y),
+        BinaryKind::Op(BinaryOp::Div) => map2(a, b, out, |x, y| x / y),
+        BinaryKind::Op(op @ (BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)) => match op {
+            BinaryOp::Lt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Lt, x, y)),
+            BinaryOp::Le => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Le, x, y)),
+            BinaryOp::Gt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Gt, x, y)),
+            _ => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Ge, x, y)),
+        },
+        BinaryKind::Function(Function::Min) => map2(a, b, out, semantics::min),
+        BinaryKind::Function(Function::Max) => map2(a, b, out, semantics::max),
+        other => map2(a, b, out, |x, y| apply_binary(other, x, y)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobfile;
+    use crate::kernel::program::compile;
+
+    fn run_all_paths(expr: &str, vars: &str) -> Vec<Accumulator> {
+        let text = format!(
+            "name: t\nseed: 9\ncompute:\n  samples: 5000\n  vars:\n{vars}\n  expr: \"{expr}\"\nreduce: [{{histogram: {{bins: 7, range: [-2, 2]}}}}]\n"
+        );
+        let spec = jobfile::parse(&text).unwrap();
+        let program = compile(&spec.compute, spec.seed);
+        [Isa::Portable, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|isa| isa.supported())
+            .map(|isa| {
+                let mut ev = Evaluator::new(&program, isa);
+                let mut acc = Accumulator::new(spec.reduce.histogram);
+                ev.run_block(0, 0..BLOCK_SAMPLES, 0.25, &mut acc);
+                ev.run_block(1, BLOCK_SAMPLES..5000, 0.25, &mut acc);
+                acc
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_path_gives_the_same_bits() {
+        let vars = "    a: uniform(-1, 1)\n    n: normal(0, 1)\n    x: exponential(2)\n    i: index()";
+        for expr in [
+            "(-a + sqrt(a^2 + 4*x)) / (2*n)",
+            "where(a > 0, exp(n), log(x)) + sin(a) * cos(n) - tan(a) / 7",
+            "min(a, n) + max(x, a) + floor(n) - ceil(a) + abs(n) + atan2(a, n) + pow(x, 1.5) + log10(x)",
+            "(a < n) + (a <= n) + (a > n) + (a >= n) + (a == a) + (a != n) + (a && n) + (a || 0) + !a",
+            "i * 1e-3 - a",
+        ] {
+            let results = run_all_paths(expr, vars);
+            for other in &results[1..] {
+                assert_eq!(&results[0], other, "{expr}");
+            }
+        }
+    }
+
+    #[test]
+    fn isa_names_round_trip() {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+            assert_eq!(Isa::from_name(isa.name()), Some(isa));
+        }
+        assert!(Isa::detect().supported());
+    }
+}

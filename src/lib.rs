@@ -1,0 +1,18 @@
+//! hpcsub: one YAML job, run the same way on threads, MPI ranks, Slurm or HTCondor arrays,
+//! with the same bits everywhere.
+//!
+//! The pipeline, one module per stage: [`jobfile`] (text -> [`spec`]), [`plan`] (slices and
+//! blocks), [`kernel`] (the compiled program and random streams), [`executor`] (who computes
+//! which blocks), [`reduce`] (exact partial results and final statistics), [`report`].
+
+pub mod commands;
+pub mod diagnostic;
+pub mod executor;
+pub mod expr;
+pub mod jobfile;
+pub mod kernel;
+pub mod plan;
+pub mod progress;
+pub mod reduce;
+pub mod report;
+pub mod spec;

@@ -1,0 +1,93 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hpcsub::commands::{self, Output, Overrides};
+
+/// Run one YAML job the same way on threads, MPI ranks, Slurm or HTCondor, with the same answer
+/// to the last bit.
+#[derive(Parser)]
+#[command(name = "hpcsub", version, about, after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub schema > job.schema.json")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job here, on all cores (or --threads).
+    #[command(after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json")]
+    Run {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Print one JSON object on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Do not show the progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a job file and print its plan: slices, threads, blocks, memory.
+    #[command(after_help = "Examples:\n  hpcsub check jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml --json")]
+    Check {
+        #[command(flatten)]
+        job: JobArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of job files, for editors.
+    #[command(after_help = "Example:\n  hpcsub schema > hpcsub-job.schema.json")]
+    Schema,
+}
+
+#[derive(Args)]
+struct JobArgs {
+    /// The job file (YAML).
+    job: PathBuf,
+    /// Threads per rank (default: split.threads, else every CPU this process may use).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Number of samples, e.g. 2e8, 200M, 200_000_000 (default: compute.samples).
+    #[arg(long)]
+    samples: Option<String>,
+    /// Random seed (default: seed, else 0).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl JobArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            threads: self.threads,
+            samples: self.samples.clone(),
+            seed: self.seed,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Run { job, json, quiet } => commands::run(
+            &job.job,
+            &job.overrides(),
+            Output {
+                json: *json,
+                quiet: *quiet,
+            },
+        ),
+        Command::Check { job, json } => commands::check(&job.job, &job.overrides(), *json),
+        Command::Schema => Ok(commands::schema().to_string()),
+    };
+    match outcome {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The plan: how samples `[0, N)` are cut into slices (one per rank or array task) and
+//! processed by threads in blocks. Slices are cut only at block boundaries, because a block's
+//! partial sums are computed in a fixed order by one thread; that is what makes every split give
+//! the same bits.
+
+use serde::Serialize;
+
+use crate::kernel::eval::Evaluator;
+use crate::kernel::program::CHUNK;
+use crate::kernel::rng::BLOCK_SAMPLES;
+use crate::kernel::Program;
+use crate::spec::JobSpec;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Slice {
+    pub index: u32,
+    /// First sample (inclusive).
+    pub start: u64,
+    /// Last sample (exclusive).
+    pub end: u64,
+    pub first_block: u64,
+    /// One past the last block.
+    pub end_block: u64,
+}
+
+impl Slice {
+    pub fn samples(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub job: String,
+    pub samples: u64,
+    pub seed: u64,
+    pub block_samples: u64,
+    pub chunk_samples: usize,
+    pub blocks: u64,
+    pub threads: usize,
+    pub slices: Vec<Slice>,
+    pub registers: usize,
+    pub random_streams: usize,
+    /// Working memory of one rank: the threads' registers and the histogram, independent of
+    /// the number of samples.
+    pub memory_bytes: u64,
+}
+
+/// Blocks needed for `samples` samples.
+pub fn block_count(samples: u64) -> u64 {
+    samples.div_ceil(BLOCK_SAMPLES)
+}
+
+/// Slice `index` of `slices` over `samples` samples: a contiguous run of whole blocks, the runs
+/// as even as whole blocks allow.
+pub fn slice(samples: u64, slices: u32, index: u32) -> Slice {
+    let blocks = block_count(samples);
+    let boundary = |i: u32| (u128::from(blocks) * u128::from(i) / u128::from(slices)) as u64;
+    let (first_block, end_block) = (boundary(index), boundary(index + 1));
+    let sample_at = |block: u64| block.saturating_mul(BLOCK_SAMPLES).min(samples);
+    Slice {
+        index,
+        start: sample_at(first_block),
+        end: sample_at(end_block),
+        first_block,
+        end_block,
+    }
+}
+
+pub fn make(spec: &JobSpec, program: &Program, threads: usize, slices: u32) -> Plan {
+    let histogram_bytes = spec.reduce.histogram.map_or(0, |h| u64::from(h.bins) * 8);
+    let per_thread = Evaluator::memory_bytes(program) as u64 + histogram_bytes;
+    Plan {
+        job: spec.name.clone(),
+        samples: spec.compute.samples,
+        seed: spec.seed,
+        block_samples: BLOCK_SAMPLES,
+        chunk_samples: CHUNK,
+        blocks: block_count(spec.compute.samples),
+        threads,
+        slices: (0..slices).map(|i| slice(spec.compute.samples, slices, i)).collect(),
+        registers: program.registers(),
+        random_streams: program.stream_keys.len(),
+        memory_bytes: per_thread * threads as u64 + histogram_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn slices_cover_everything_at_block_boundaries() {
+        let s: Vec<Slice> = (0..3).map(|i| slice(10_000, 3, i)).collect();
+        assert_eq!((s[0].start, s[0].end), (0, 0));
+        assert_eq!((s[1].start, s[1].end), (0, 4096));
+        assert_eq!((s[2].start, s[2].end), (4096, 10_000));
+    }
+
+    #[test]
+    fn largest_sample_count_does_not_overflow() {
+        let last = slice(u64::MAX, 7, 6);
+        assert_eq!(last.end, u64::MAX);
+        assert_eq!(last.end_block, block_count(u64::MAX));
+    }
+
+    proptest! {
+        #[test]
+        fn slices_partition_the_samples(samples in 1u64..10_000_000_000, slices in 1u32..600) {
+            let mut next = 0;
+            for i in 0..slices {
+                let s = slice(samples, slices, i);
+                prop_assert_eq!(s.start, next);
+                prop_assert!(s.start % BLOCK_SAMPLES == 0);
+                prop_assert!(s.end >= s.start);
+                next = s.end;
+            }
+            prop_assert_eq!(next, samples);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The progress bar: samples done, rate and ETA on stderr, only when stderr is a terminal.
+//! Workers count into an atomic; the bar is redrawn from it by the waiting thread, so the hot
+//! loop never touches the terminal.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Progress {
+    done: AtomicU64,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A bar for `total` samples, shown only if `visible` and stderr is a terminal.
+    pub fn new(total: u64, visible: bool) -> Progress {
+        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {per_sec}, ETA {eta}",
+                )
+                .expect("the template is valid"),
+            );
+            bar
+        });
+        Progress {
+            done: AtomicU64::new(0),
+            bar,
+        }
+    }
+
+    pub fn hidden() -> Progress {
+        Progress::new(0, false)
+    }
+
+    pub fn advance(&self, samples: u64) {
+        self.done.fetch_add(samples, Ordering::Relaxed);
+    }
+
+    pub fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done.load(Ordering::Relaxed));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The partial result that flows through threads, MPI ranks and part files alike.
+//!
+//! Inside one block of samples, values are folded into [`LANES`] running sums in sample order:
+//! fast (one SIMD register per statistic) and fixed, because a block is always computed whole by
+//! one thread. At the end of a block the lane sums go into the [`Accumulator`], whose merges are
+//! exact, so blocks may finish in any order on any thread or rank and the result has the same
+//! bits.
+
+use super::exact_sum::ExactSum;
+use crate::kernel::rng::LANES;
+use crate::spec::HistogramSpec;
+
+/// Per-lane statistics of the block being computed.
+#[derive(Clone, Debug)]
+pub struct LaneStats {
+    sum: [f64; LANES],
+    shifted_sum: [f64; LANES],
+    shifted_squares: [f64; LANES],
+    min: [f64; LANES],
+    max: [f64; LANES],
+    nan: [u64; LANES],
+    observed: u64,
+}
+
+impl LaneStats {
+    pub fn new() -> Self {
+        LaneStats {
+            sum: [0.0; LANES],
+            shifted_sum: [0.0; LANES],
+            shifted_squares: [0.0; LANES],
+            min: [f64::INFINITY; LANES],
+            max: [f64::NEG_INFINITY; LANES],
+            nan: [0; LANES],
+            observed: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn observe_one(&mut self, lane: usize, x: f64, shift: f64) {
+        let is_nan = x.is_nan();
+        let value = if is_nan { 0.0 } else { x };
+        let deviation = if is_nan { 0.0 } else { x - shift };
+        self.sum[lane] += value;
+        self.shifted_sum[lane] += deviation;
+        self.shifted_squares[lane] += deviation * deviation;
+        if x < self.min[lane] {
+            self.min[lane] = x;
+        }
+        if x > self.max[lane] {
+            self.max[lane] = x;
+        }
+        self.nan[lane] += u64::from(is_nan);
+    }
+
+    /// Folds the first `len` values in; `values` starts at a multiple of [`LANES`] within the
+    /// block, so value `j` belongs to lane `j % LANES`. `shift` is the job's variance shift.
+    #[inline(always)]
+    pub fn observe(&mut self, values: &[f64], len: usize, shift: f64) {
+        let values = &values[..len];
+        let mut groups = values.chunks_exact(LANES);
+        for group in &mut groups {
+            for (lane, x) in group.iter().enumerate() {
+                self.observe_one(lane, *x, shift);
+            }
+        }
+        for (lane, x) in groups.remainder().iter().enumerate() {
+            self.observe_one(lane, *x, shift);
+        }
+        self.observed += len as u64;
+    }
+}
+
+impl Default for LaneStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts per bin; `high` falls in the last bin, as in numpy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    pub spec: HistogramSpec,
+    pub counts: Vec<u64>,
+    pub underflow: u64,
+    pub overflow: u64,
+}
+
+impl Histogram {
+    pub fn new(spec: HistogramSpec) -> Self {
+        Histogram {
+            spec,
+            counts: vec![0; spec.bins as usize],
+            underflow: 0,
+            overflow: 0,
+        }
+    }
+
+    /// Counts the first `len` values; NaN is not counted (the accumulator counts it).
+    pub fn observe(&mut self, values: &[f64], len: usize) {
+        let HistogramSpec { bins, low, high } = self.spec;
+        let scale = f64::from(bins) / (high - low);
+        let last = bins as usize - 1;
+        for &x in &values[..len] {
+            if x < low {
+                self.underflow += 1;
+            } else if x > high {
+                self.overflow += 1;
+            } else if x <= high {
+                let bin = (((x - low) * scale) as usize).min(last);
+                self.counts[bin] += 1;
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.underflow += other.underflow;
+        self.overflow += other.overflow;
+    }
+
+    /// Bin edges, `bins + 1` of them.
+    pub fn edges(&self) -> Vec<f64> {
+        let HistogramSpec { bins, low, high } = self.spec;
+        (0..=bins)
+            .map(|k| {
+                if k == bins {
+                    high
+                } else {
+                    low + (high - low) * f64::from(k) / f64::from(bins)
+                }
+            })
+            .collect()
+    }
+}
+
+/// Exact partial results of any set of whole blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accumulator {
+    /// Values that were not NaN.
+    pub count: u64,
+    pub nan: u64,
+    pub sum: ExactSum,
+    /// The sum of `x - shift`, where `shift` is one value per job close to the mean, so the
+    /// variance comes from small numbers instead of cancelling large ones.
+    pub shifted_sum: ExactSum,
+    pub shifted_squares: ExactSum,
+    pub min: f64,
+    pub max: f64,
+    pub histogram: Option<Histogram>,
+}
+
+/// Orders numbers totally (so `-0.0 < 0.0`), making min and max independent of merge order.
+fn total_min(a: f64, b: f64) -> f64 {
+    if b.total_cmp(&a).is_lt() { b } else { a }
+}
+
+fn total_max(a: f64, b: f64) -> f64 {
+    if b.total_cmp(&a).is_gt() { b } else { a }
+}
+
+impl Accumulator {
+    pub fn new(histogram: Option<HistogramSpec>) -> Self {
+        Accumulator {
+            count: 0,
+            nan: 0,
+            sum: ExactSum::default(),
+            shifted_sum: ExactSum::default(),
+            shifted_squares: ExactSum::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            histogram: histogram.map(Histogram::new),
+        }
+    }
+
+    /// Takes in the statistics of a finished block and resets them for the next one.
+    pub fn absorb_block(&mut self, lanes: &mut LaneStats) {
+        for lane in 0..LANES {
+            self.sum.add(lanes.sum[lane]);
+            self.shifted_sum.add(lanes.shifted_sum[lane]);
+            self.shifted_squares.add(lanes.shifted_squares[lane]);
+            self.min = total_min(self.min, lanes.min[lane]);
+            self.max = total_max(self.max, lanes.max[lane]);
+            self.nan += lanes.nan[lane];
+        }
+        let nan: u64 = lanes.nan.iter().sum();
+        self.count += lanes.observed - nan;
+        *lanes = LaneStats::new();
+    }
+
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.count += other.count;
+        self.nan += other.nan;
+        self.sum.merge(&other.sum);
+        self.shifted_sum.merge(&other.shifted_sum);
+        self.shifted_squares.merge(&other.shifted_squares);
+        self.min = total_min(self.min, other.min);
+        self.max = total_max(self.max, other.max);
+        if let (Some(mine), Some(theirs)) = (&mut self.histogram, &other.histogram) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accumulate(blocks: &[&[f64]], shift: f64) -> Accumulator {
+        let mut acc = Accumulator::new(None);
+        for block in blocks {
+            let mut lanes = LaneStats::new();
+            lanes.observe(block, block.len(), shift);
+            acc.absorb_block(&mut lanes);
+        }
+        acc
+    }
+
+    #[test]
+    fn blocks_merge_in_any_order() {
+        let a: Vec<f64> = (0..37).map(|i| (i as f64).sin()).collect();
+        let b: Vec<f64> = (0..20).map(|i| 1e6 + i as f64 * 0.1).collect();
+        let c = vec![-0.0, 0.0, f64::NAN, 3.5];
+        let forward = accumulate(&[&a, &b, &c], 0.5);
+        let mut backward = accumulate(&[&c], 0.5);
+        backward.merge(&accumulate(&[&b, &a], 0.5));
+        assert_eq!(forward, backward);
+        assert_eq!(forward.count, 60);
+        assert_eq!(forward.nan, 1);
+        assert_eq!(forward.max, 1e6 + 1.9000000000000001);
+    }
+
+    #[test]
+    fn signed_zeros_order_totally() {
+        let plus_first = accumulate(&[&[0.0], &[-0.0]], 0.0);
+        let minus_first = accumulate(&[&[-0.0], &[0.0]], 0.0);
+        assert_eq!(plus_first.min.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(minus_first.min.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(plus_first.max.to_bits(), 0.0f64.to_bits());
+        assert_eq!(minus_first.max.to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn histogram_bins_like_numpy() {
+        let mut h = Histogram::new(HistogramSpec {
+            bins: 4,
+            low: 0.0,
+            high: 1.0,
+        });
+        h.observe(&[-0.1, 0.0, 0.24, 0.25, 0.99, 1.0, 1.01, f64::NAN], 8);
+        assert_eq!(h.counts, vec![2, 1, 0, 2]);
+        assert_eq!((h.underflow, h.overflow), (1, 1));
+        assert_eq!(h.edges(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+    }
+}

@@ -1,0 +1,10 @@
+//! Partial results and their exact reduction: the accumulator every backend merges, and the
+//! final statistics derived from it once.
+
+pub mod accumulator;
+pub mod double_double;
+pub mod exact_sum;
+pub mod summary;
+
+pub use accumulator::{Accumulator, Histogram, LaneStats};
+pub use summary::Summary;
