@@ -31,7 +31,8 @@ pub struct Output {
 pub fn load_job(path: &Path, overrides: &Overrides) -> Result<JobSpec, AppError> {
     let (mut spec, _source) = jobfile::load(path)?;
     if let Some(text) = &overrides.samples {
-        let samples = quantity::parse_count(text).map_err(|m| AppError::Usage(format!("--samples: {m}")))?;
+        let samples =
+            quantity::parse_count(text).map_err(|m| AppError::Usage(format!("--samples: {m}")))?;
         if samples == 0 {
             return Err(AppError::Usage("--samples must be at least 1".into()));
         }
@@ -66,10 +67,14 @@ pub fn choose_isa() -> Result<Isa, AppError> {
     match std::env::var("HPCSUB_ISA") {
         Ok(name) if !name.is_empty() => {
             let isa = Isa::from_name(&name).ok_or_else(|| {
-                AppError::Usage(format!("HPCSUB_ISA={name}: expected portable, avx2 or avx512"))
+                AppError::Usage(format!(
+                    "HPCSUB_ISA={name}: expected portable, avx2 or avx512"
+                ))
             })?;
             if !isa.supported() {
-                return Err(AppError::Usage(format!("HPCSUB_ISA={name}: this CPU does not support it")));
+                return Err(AppError::Usage(format!(
+                    "HPCSUB_ISA={name}: this CPU does not support it"
+                )));
             }
             Ok(isa)
         }
@@ -149,7 +154,10 @@ fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
         ));
     }
     if plan.slices.len() > SHOWN {
-        out.push_str(&format!("  ... {} more (use --json)\n", plan.slices.len() - SHOWN));
+        out.push_str(&format!(
+            "  ... {} more (use --json)\n",
+            plan.slices.len() - SHOWN
+        ));
     }
     if let Some(slice) = plan.slices.iter().find(|s| s.samples() == 0) {
         out.push_str(&format!(

@@ -136,12 +136,16 @@ impl From<FileDiagnostic> for AppError {
 }
 
 /// The closest candidate to `word`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let allowed = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(word, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|candidate| (strsim::damerau_levenshtein(word, candidate), candidate))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
 
@@ -166,7 +170,12 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_typos_only() {
-        assert_eq!(did_you_mean("sampels", ["samples", "vars", "expr"]), Some("samples"));
+        assert_eq!(
+            did_you_mean("sampels", ["samples", "vars", "expr"]),
+            Some("samples")
+        );
         assert_eq!(did_you_mean("zzz", ["samples", "vars", "expr"]), None);
+        assert_eq!(did_you_mean("aa", ["ab", "pi", "e"]), Some("ab"));
+        assert_eq!(did_you_mean("zz", ["pi", "e"]), None);
     }
 }

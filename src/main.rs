@@ -7,7 +7,12 @@ use hpcsub::commands::{self, Output, Overrides};
 /// Run one YAML job the same way on threads, MPI ranks, Slurm or HTCondor, with the same answer
 /// to the last bit.
 #[derive(Parser)]
-#[command(name = "hpcsub", version, about, after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub schema > job.schema.json")]
+#[command(
+    name = "hpcsub",
+    version,
+    about,
+    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub schema > job.schema.json"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,7 +21,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a job here, on all cores (or --threads).
-    #[command(after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json")]
+    #[command(
+        after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json"
+    )]
     Run {
         #[command(flatten)]
         job: JobArgs,
@@ -28,7 +35,9 @@ enum Command {
         quiet: bool,
     },
     /// Validate a job file and print its plan: slices, threads, blocks, memory.
-    #[command(after_help = "Examples:\n  hpcsub check jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml --json")]
+    #[command(
+        after_help = "Examples:\n  hpcsub check jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml --json"
+    )]
     Check {
         #[command(flatten)]
         job: JobArgs,

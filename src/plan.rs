@@ -5,10 +5,10 @@
 
 use serde::Serialize;
 
+use crate::kernel::Program;
 use crate::kernel::eval::Evaluator;
 use crate::kernel::program::CHUNK;
 use crate::kernel::rng::BLOCK_SAMPLES;
-use crate::kernel::Program;
 use crate::spec::JobSpec;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -78,7 +78,9 @@ pub fn make(spec: &JobSpec, program: &Program, threads: usize, slices: u32) -> P
         chunk_samples: CHUNK,
         blocks: block_count(spec.compute.samples),
         threads,
-        slices: (0..slices).map(|i| slice(spec.compute.samples, slices, i)).collect(),
+        slices: (0..slices)
+            .map(|i| slice(spec.compute.samples, slices, i))
+            .collect(),
         registers: program.registers(),
         random_streams: program.stream_keys.len(),
         memory_bytes: per_thread * threads as u64 + histogram_bytes,
@@ -92,10 +94,12 @@ mod tests {
 
     #[test]
     fn slices_cover_everything_at_block_boundaries() {
-        let s: Vec<Slice> = (0..3).map(|i| slice(10_000, 3, i)).collect();
+        let s: Vec<Slice> = (0..3).map(|i| slice(8_000, 3, i)).collect();
         assert_eq!((s[0].start, s[0].end), (0, 0));
         assert_eq!((s[1].start, s[1].end), (0, 4096));
-        assert_eq!((s[2].start, s[2].end), (4096, 10_000));
+        assert_eq!((s[2].start, s[2].end), (4096, 8_000));
+        let s: Vec<Slice> = (0..3).map(|i| slice(10_000, 3, i)).collect();
+        assert_eq!((s[1].start, s[2].start, s[2].end), (4096, 8192, 10_000));
     }
 
     #[test]
@@ -112,7 +116,7 @@ mod tests {
             for i in 0..slices {
                 let s = slice(samples, slices, i);
                 prop_assert_eq!(s.start, next);
-                prop_assert!(s.start % BLOCK_SAMPLES == 0);
+                prop_assert!(s.start.is_multiple_of(BLOCK_SAMPLES));
                 prop_assert!(s.end >= s.start);
                 next = s.end;
             }

@@ -17,7 +17,8 @@ pub struct RunReport<'a> {
 }
 
 fn number(x: Option<f64>) -> Value {
-    x.filter(|v| v.is_finite()).map_or(Value::Null, |v| json!(v))
+    x.filter(|v| v.is_finite())
+        .map_or(Value::Null, |v| json!(v))
 }
 
 impl RunReport<'_> {
@@ -154,6 +155,10 @@ fn histogram_table(h: &Histogram) -> String {
             count
         );
     }
-    let _ = writeln!(out, "    underflow {}, overflow {}", h.underflow, h.overflow);
+    let _ = writeln!(
+        out,
+        "    underflow {}, overflow {}",
+        h.underflow, h.overflow
+    );
     out
 }

@@ -122,7 +122,9 @@ fn tokenize(text: &str) -> Result<Vec<(Token, Span)>, SyntaxError> {
             continue;
         }
         let start = pos;
-        let token = if c.is_ascii_digit() || (c == b'.' && bytes.get(pos + 1).is_some_and(u8::is_ascii_digit)) {
+        let token = if c.is_ascii_digit()
+            || (c == b'.' && bytes.get(pos + 1).is_some_and(u8::is_ascii_digit))
+        {
             pos = scan_number(bytes, pos);
             let literal = &text[start..pos];
             let value: f64 = literal.parse().map_err(|_| SyntaxError {
@@ -202,6 +204,14 @@ fn scan_number(bytes: &[u8], mut pos: usize) -> usize {
 
 /// Parses one expression, or says exactly where and why it is not one.
 pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
+    if text.len() > MAX_CHARS {
+        return Err(SyntaxError {
+            offset: MAX_CHARS,
+            message: format!(
+                "the expression is longer than {MAX_CHARS} characters; split it into vars"
+            ),
+        });
+    }
     let tokens = tokenize(text)?;
     if tokens.len() == 1 {
         return Err(SyntaxError {
@@ -212,6 +222,12 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
     let mut parser = Parser { tokens, pos: 0 };
     let expr = parser.binary(0)?;
     match parser.peek() {
+        Token::End if height(&expr) > MAX_HEIGHT => Err(SyntaxError {
+            offset: 0,
+            message: format!(
+                "the expression nests more than {MAX_HEIGHT} operations deep; split it into vars"
+            ),
+        }),
         Token::End => Ok(expr),
         Token::RParen => Err(parser.error_here("unmatched `)`".into())),
         other => {
@@ -219,6 +235,25 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
             Err(parser.error_here(message))
         }
     }
+}
+
+/// The height of a tree, measured without recursion.
+fn height(expr: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(expr, 1)];
+    while let Some((node, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        match node {
+            Expr::Number(_) | Expr::Name(..) => {}
+            Expr::Unary(_, x) => pending.push((x, depth + 1)),
+            Expr::Binary(_, a, b) => {
+                pending.push((a, depth + 1));
+                pending.push((b, depth + 1));
+            }
+            Expr::Call { args, .. } => pending.extend(args.iter().map(|a| (a, depth + 1))),
+        }
+    }
+    deepest
 }
 
 struct Parser {
@@ -241,8 +276,14 @@ const LEVELS: [&[(&str, BinaryOp)]; 6] = [
     &[("*", BinaryOp::Mul), ("/", BinaryOp::Div)],
 ];
 
-/// Deep nesting is refused rather than allowed to overflow the stack.
-const MAX_DEPTH: usize = 200;
+/// Deep nesting is refused rather than allowed to overflow the stack: parentheses, unary
+/// operators and powers nest at most this deep while parsing...
+const MAX_DEPTH: usize = 64;
+/// ...and the finished tree (where long chains such as `a+a+...+a` nest too) at most this deep,
+/// because validation and compilation walk it recursively.
+const MAX_HEIGHT: usize = 256;
+/// Longer expressions belong in several vars.
+const MAX_CHARS: usize = 10_000;
 
 impl Parser {
     fn peek(&self) -> &Token {
@@ -270,7 +311,9 @@ impl Parser {
 
     fn check_depth(&self, depth: usize) -> Result<(), SyntaxError> {
         if depth > MAX_DEPTH {
-            Err(self.error_here(format!("expression nested more than {MAX_DEPTH} levels deep")))
+            Err(self.error_here(format!(
+                "expression nested more than {MAX_DEPTH} levels deep"
+            )))
         } else {
             Ok(())
         }
@@ -324,7 +367,11 @@ impl Parser {
         if self.peek() == &Token::Op("^") {
             self.advance();
             let exponent = self.unary(depth + 1)?;
-            return Ok(Expr::Binary(BinaryOp::Pow, Box::new(base), Box::new(exponent)));
+            return Ok(Expr::Binary(
+                BinaryOp::Pow,
+                Box::new(base),
+                Box::new(exponent),
+            ));
         }
         Ok(base)
     }
@@ -378,7 +425,10 @@ impl Parser {
             }
             other => Err(SyntaxError {
                 offset: span.start,
-                message: format!("expected a number, a name or `(`, found {}", other.describe()),
+                message: format!(
+                    "expected a number, a name or `(`, found {}",
+                    other.describe()
+                ),
             }),
         }
     }
@@ -420,7 +470,10 @@ mod tests {
             ("2^-1", "(2 ^ (-1))"),
             ("a < b && c >= d || !e", "(((a < b) && (c >= d)) || (!e))"),
             ("1 - 2 - 3", "((1 - 2) - 3)"),
-            ("(-b + sqrt(b^2 - 4*a*c)) / (2*a)", "(((-b) + sqrt(((b ^ 2) - ((4 * a) * c)))) / (2 * a))"),
+            (
+                "(-b + sqrt(b^2 - 4*a*c)) / (2*a)",
+                "(((-b) + sqrt(((b ^ 2) - ((4 * a) * c)))) / (2 * a))",
+            ),
             ("where(x > 0, 1e-3, .5)", "where((x > 0), 0.001, 0.5)"),
             ("index()", "index()"),
         ];
@@ -462,9 +515,20 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
-        let text = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let text = format!("{}1{}", "(".repeat(3_000), ")".repeat(3_000));
         assert!(parse(&text).unwrap_err().message.contains("nested"));
-        let text = format!("{}1", "-".repeat(10_000));
+        let text = format!("{}1", "-".repeat(5_000));
         assert!(parse(&text).unwrap_err().message.contains("nested"));
+        let text = format!("a{}", "+a".repeat(4_000));
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .message
+                .contains("split it into vars")
+        );
+        let text = format!("a{}", "+a".repeat(6_000));
+        assert!(parse(&text).unwrap_err().message.contains("longer than"));
+        let text = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+        assert_eq!(parse(&text), Ok(Expr::Number(1.0)));
     }
 }

@@ -173,7 +173,11 @@ pub fn apply2(function: Function, a: f64, b: f64) -> f64 {
 
 #[inline(always)]
 pub fn select(condition: f64, if_true: f64, if_false: f64) -> f64 {
-    if is_true(condition) { if_true } else { if_false }
+    if is_true(condition) {
+        if_true
+    } else {
+        if_false
+    }
 }
 
 /// The named constants.
@@ -189,9 +193,17 @@ pub fn constant(name: &str) -> Option<f64> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {
     /// Uniform on `[low, high)`.
-    Uniform { low: f64, high: f64 },
-    Normal { mean: f64, sd: f64 },
-    Exponential { rate: f64 },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    Normal {
+        mean: f64,
+        sd: f64,
+    },
+    Exponential {
+        rate: f64,
+    },
     /// The sample's global index `0..samples-1`, as `f64`.
     Index,
 }
@@ -221,7 +233,9 @@ impl Distribution {
             ));
         }
         if let Some(bad) = args.iter().find(|a| !a.is_finite()) {
-            return Err(format!("the arguments of {signature} must be finite, got {bad}"));
+            return Err(format!(
+                "the arguments of {signature} must be finite, got {bad}"
+            ));
         }
         match name {
             "uniform" if args[0] >= args[1] => Err(format!(
@@ -232,18 +246,16 @@ impl Distribution {
                 low: args[0],
                 high: args[1],
             }),
-            "normal" if args[1] <= 0.0 => Err(format!(
-                "normal(mean, sd) needs sd > 0, got {}",
-                args[1]
-            )),
+            "normal" if args[1] <= 0.0 => {
+                Err(format!("normal(mean, sd) needs sd > 0, got {}", args[1]))
+            }
             "normal" => Ok(Distribution::Normal {
                 mean: args[0],
                 sd: args[1],
             }),
-            "exponential" if args[0] <= 0.0 => Err(format!(
-                "exponential(rate) needs rate > 0, got {}",
-                args[0]
-            )),
+            "exponential" if args[0] <= 0.0 => {
+                Err(format!("exponential(rate) needs rate > 0, got {}", args[0]))
+            }
             "exponential" => Ok(Distribution::Exponential { rate: args[0] }),
             _ => Ok(Distribution::Index),
         }
@@ -288,7 +300,10 @@ mod tests {
     fn distributions_validate_their_arguments() {
         assert_eq!(
             Distribution::new("uniform", &[5.0, 10.0]),
-            Ok(Distribution::Uniform { low: 5.0, high: 10.0 })
+            Ok(Distribution::Uniform {
+                low: 5.0,
+                high: 10.0
+            })
         );
         for (name, args, fragment) in [
             ("uniform", &[10.0, 5.0][..], "low < high"),

@@ -23,19 +23,30 @@ const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
 pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
     let fail = |source: Option<&str>, diag: Diagnostic| FileDiagnostic::new(path, source, diag);
     let size = std::fs::metadata(path)
-        .map_err(|e| fail(None, Diagnostic::new(Location::START, format!("cannot read the job file: {e}"))))?
+        .map_err(|e| {
+            fail(
+                None,
+                Diagnostic::new(Location::START, format!("cannot read the job file: {e}")),
+            )
+        })?
         .len();
     if size > MAX_JOB_FILE_BYTES {
         return Err(fail(
             None,
             Diagnostic::new(
                 Location::START,
-                format!("the job file is {size} bytes; job files are at most {MAX_JOB_FILE_BYTES} bytes"),
+                format!(
+                    "the job file is {size} bytes; job files are at most {MAX_JOB_FILE_BYTES} bytes"
+                ),
             ),
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| fail(None, Diagnostic::new(Location::START, format!("cannot read the job file: {e}"))))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        fail(
+            None,
+            Diagnostic::new(Location::START, format!("cannot read the job file: {e}")),
+        )
+    })?;
     let source = decode(&bytes).map_err(|diag| fail(None, diag))?;
     let spec = parse(&source).map_err(|diag| fail(Some(&source), diag))?;
     Ok((spec, source))
@@ -103,11 +114,15 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
     let resources = match &raw.resources {
         Some(res) => Resources {
             time: match &res.time {
-                Some(t) => Some(quantity::parse_duration(t).map_err(|m| Diagnostic::new(locate(t), m))?),
+                Some(t) => {
+                    Some(quantity::parse_duration(t).map_err(|m| Diagnostic::new(locate(t), m))?)
+                }
                 None => None,
             },
             memory: match &res.memory {
-                Some(m) => Some(quantity::parse_memory(m).map_err(|msg| Diagnostic::new(locate(m), msg))?),
+                Some(m) => {
+                    Some(quantity::parse_memory(m).map_err(|msg| Diagnostic::new(locate(m), msg))?)
+                }
                 None => None,
             },
         },
@@ -127,7 +142,10 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
 pub fn check_name(name: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(format!("the name must be 1 to 64 characters, got {}", name.chars().count()));
+        return Err(format!(
+            "the name must be 1 to 64 characters, got {}",
+            name.chars().count()
+        ));
     }
     if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
         return Err(format!(
@@ -145,7 +163,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn validate_name(name: &Spanned<String>) -> Result<String, Diagnostic> {
-    check_name(name).map_err(|m| Diagnostic::new(locate(name), m).with_help("for example: name: quadratic"))?;
+    check_name(name)
+        .map_err(|m| Diagnostic::new(locate(name), m).with_help("for example: name: quadratic"))?;
     Ok(name.to_string())
 }
 
@@ -158,13 +177,23 @@ fn parse_seed(seed: &Spanned<String>) -> Result<u64, Diagnostic> {
     parsed.map_err(|_| {
         Diagnostic::new(
             locate(seed),
-            format!("`{}` is not a seed: expected a whole number from 0 to {}", seed.as_str(), u64::MAX),
+            format!(
+                "`{}` is not a seed: expected a whole number from 0 to {}",
+                seed.as_str(),
+                u64::MAX
+            ),
         )
     })
 }
 
-fn bounded_count(value: &Spanned<String>, what: &str, min: u64, max: u64) -> Result<u64, Diagnostic> {
-    let n = quantity::parse_count(value).map_err(|m| Diagnostic::new(locate(value), format!("`{what}`: {m}")))?;
+fn bounded_count(
+    value: &Spanned<String>,
+    what: &str,
+    min: u64,
+    max: u64,
+) -> Result<u64, Diagnostic> {
+    let n = quantity::parse_count(value)
+        .map_err(|m| Diagnostic::new(locate(value), format!("`{what}`: {m}")))?;
     if n < min || n > max {
         return Err(Diagnostic::new(
             locate(value),
@@ -174,11 +203,17 @@ fn bounded_count(value: &Spanned<String>, what: &str, min: u64, max: u64) -> Res
     Ok(n)
 }
 
-fn validate_compute(compute: &Spanned<RawCompute>, source: &str) -> Result<ComputeSpec, Diagnostic> {
+fn validate_compute(
+    compute: &Spanned<RawCompute>,
+    source: &str,
+) -> Result<ComputeSpec, Diagnostic> {
     let samples = quantity::parse_count(&compute.samples)
         .map_err(|m| Diagnostic::new(locate(&compute.samples), format!("`samples`: {m}")))?;
     if samples == 0 {
-        return Err(Diagnostic::new(locate(&compute.samples), "`samples` must be at least 1"));
+        return Err(Diagnostic::new(
+            locate(&compute.samples),
+            "`samples` must be at least 1",
+        ));
     }
     let declared: Vec<&str> = compute
         .vars
@@ -194,7 +229,14 @@ fn validate_compute(compute: &Spanned<RawCompute>, source: &str) -> Result<Compu
             later: &declared[index + 1..],
             current: Some(key.as_str()),
         };
-        let parsed = parse_expression(definition, source)?;
+        let parsed = parse_expression(definition, source).map_err(|diag| {
+            let line = source.lines().nth(diag.location.line - 1).unwrap_or("");
+            if line.contains('{') && definition.contains('(') && !definition.contains(')') {
+                diag.with_help("in a flow mapping `{a: uniform(1, 2)}` the comma splits entries; write one var per line")
+            } else {
+                diag
+            }
+        })?;
         let definition = match distribution_call(&parsed) {
             Some((call_name, call_span, args)) => {
                 let values = args
@@ -208,8 +250,9 @@ fn validate_compute(compute: &Spanned<RawCompute>, source: &str) -> Result<Compu
                         )
                         .with_help("to transform a random variable, define it first and use it in a later var")
                     })?;
-                let distribution = Distribution::new(call_name, &values)
-                    .map_err(|m| Diagnostic::new(position(definition, source, call_span.start), m))?;
+                let distribution = Distribution::new(call_name, &values).map_err(|m| {
+                    Diagnostic::new(position(definition, source, call_span.start), m)
+                })?;
                 VarDefinition::Random(distribution)
             }
             None => {
@@ -229,21 +272,32 @@ fn validate_compute(compute: &Spanned<RawCompute>, source: &str) -> Result<Compu
         current: None,
     };
     check_references(&expr, &scope, &compute.expr, source)?;
-    Ok(ComputeSpec { samples, vars, expr })
+    Ok(ComputeSpec {
+        samples,
+        vars,
+        expr,
+    })
 }
 
 fn check_var_name(key: &Spanned<String>) -> Result<(), Diagnostic> {
     let name = key.as_str();
-    let valid_identifier = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid_identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     let problem = if !valid_identifier {
         Some(format!(
             "`{name}` is not a variable name: use letters, digits and `_`, starting with a letter"
         ))
     } else if semantics::constant(name).is_some() {
-        Some(format!("`{name}` is a built-in constant and cannot be a variable name"))
+        Some(format!(
+            "`{name}` is a built-in constant and cannot be a variable name"
+        ))
     } else if Function::from_name(name).is_some() || Distribution::NAMES.contains(&name) {
-        Some(format!("`{name}` is a built-in function and cannot be a variable name"))
+        Some(format!(
+            "`{name}` is a built-in function and cannot be a variable name"
+        ))
     } else {
         None
     };
@@ -273,14 +327,17 @@ fn position(scalar: &Spanned<String>, source: &str, offset: usize) -> Location {
 }
 
 fn parse_expression(text: &Spanned<String>, source: &str) -> Result<Expr, Diagnostic> {
-    expr::parse::parse(text).map_err(|e| Diagnostic::new(position(text, source, e.offset), e.message))
+    expr::parse::parse(text)
+        .map_err(|e| Diagnostic::new(position(text, source, e.offset), e.message))
 }
 
 fn distribution_call(e: &Expr) -> Option<(&str, expr::Span, &[Expr])> {
     match e {
-        Expr::Call { function, span, args } if Distribution::NAMES.contains(&function.as_str()) => {
-            Some((function, *span, args))
-        }
+        Expr::Call {
+            function,
+            span,
+            args,
+        } if Distribution::NAMES.contains(&function.as_str()) => Some((function, *span, args)),
         _ => None,
     }
 }
@@ -291,7 +348,11 @@ pub fn constant_value(e: &Expr) -> Option<f64> {
         Expr::Number(v) => Some(*v),
         Expr::Name(name, _) => semantics::constant(name),
         Expr::Unary(op, x) => Some(semantics::unary(*op, constant_value(x)?)),
-        Expr::Binary(op, a, b) => Some(semantics::binary(*op, constant_value(a)?, constant_value(b)?)),
+        Expr::Binary(op, a, b) => Some(semantics::binary(
+            *op,
+            constant_value(a)?,
+            constant_value(b)?,
+        )),
         Expr::Call { function, args, .. } => {
             let f = Function::from_name(function)?;
             let values: Vec<f64> = args.iter().map(constant_value).collect::<Option<_>>()?;
@@ -311,7 +372,12 @@ struct Scope<'a> {
     current: Option<&'a str>,
 }
 
-fn check_references(e: &Expr, scope: &Scope, text: &Spanned<String>, source: &str) -> Result<(), Diagnostic> {
+fn check_references(
+    e: &Expr,
+    scope: &Scope,
+    text: &Spanned<String>,
+    source: &str,
+) -> Result<(), Diagnostic> {
     let at = |span: expr::Span| position(text, source, span.start);
     match e {
         Expr::Number(_) => Ok(()),
@@ -325,8 +391,13 @@ fn check_references(e: &Expr, scope: &Scope, text: &Spanned<String>, source: &st
             } else if scope.later.contains(&name.as_str()) {
                 Diagnostic::new(at(*span), format!("`{name}` is defined after this var"))
                     .with_help("vars are evaluated in order: move this var below the one it uses")
-            } else if Function::from_name(name).is_some() || Distribution::NAMES.contains(&name.as_str()) {
-                Diagnostic::new(at(*span), format!("`{name}` is a function; call it as {name}(...)"))
+            } else if Function::from_name(name).is_some()
+                || Distribution::NAMES.contains(&name.as_str())
+            {
+                Diagnostic::new(
+                    at(*span),
+                    format!("`{name}` is a function; call it as {name}(...)"),
+                )
             } else {
                 let known: Vec<&str> = scope.earlier.iter().copied().chain(["pi", "e"]).collect();
                 let diag = Diagnostic::new(at(*span), format!("unknown variable `{name}`"));
@@ -345,16 +416,25 @@ fn check_references(e: &Expr, scope: &Scope, text: &Spanned<String>, source: &st
             check_references(a, scope, text, source)?;
             check_references(b, scope, text, source)
         }
-        Expr::Call { function, span, args } => {
+        Expr::Call {
+            function,
+            span,
+            args,
+        } => {
             if Distribution::NAMES.contains(&function.as_str()) {
                 return Err(Diagnostic::new(
                     at(*span),
                     format!("`{function}(...)` must be the whole definition of a var"),
                 )
-                .with_help(format!("define `u: {function}(...)` under vars and use `u` here")));
+                .with_help(format!(
+                    "define `u: {function}(...)` under vars and use `u` here"
+                )));
             }
             let Some(f) = Function::from_name(function) else {
-                let names = Function::ALL.iter().map(|f| f.name()).chain(Distribution::NAMES);
+                let names = Function::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .chain(Distribution::NAMES);
                 let diag = Diagnostic::new(at(*span), format!("unknown function `{function}`"));
                 return Err(match did_you_mean(function, names) {
                     Some(candidate) => diag.with_help(format!("did you mean `{candidate}`?")),
@@ -374,7 +454,8 @@ fn check_references(e: &Expr, scope: &Scope, text: &Spanned<String>, source: &st
                     ),
                 ));
             }
-            args.iter().try_for_each(|arg| check_references(arg, scope, text, source))
+            args.iter()
+                .try_for_each(|arg| check_references(arg, scope, text, source))
         }
     }
 }
@@ -400,7 +481,10 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
                     }
                 })?;
                 if statistics.contains(&statistic) {
-                    return Err(Diagnostic::new(locate(item), format!("`{name}` is listed twice")));
+                    return Err(Diagnostic::new(
+                        locate(item),
+                        format!("`{name}` is listed twice"),
+                    ));
                 }
                 statistics.push(statistic);
             }
@@ -408,7 +492,8 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
                 if histogram.is_some() {
                     return Err(Diagnostic::new(locate(item), "only one histogram per job"));
                 }
-                let bins = bounded_count(&raw.bins, "bins", 1, u64::from(MAX_HISTOGRAM_BINS))? as u32;
+                let bins =
+                    bounded_count(&raw.bins, "bins", 1, u64::from(MAX_HISTOGRAM_BINS))? as u32;
                 let bounds: Vec<f64> = raw
                     .range
                     .iter()
@@ -417,13 +502,21 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
                             .parse::<f64>()
                             .ok()
                             .filter(|x| x.is_finite())
-                            .ok_or_else(|| Diagnostic::new(locate(v), format!("`{}` is not a finite number", v.as_str())))
+                            .ok_or_else(|| {
+                                Diagnostic::new(
+                                    locate(v),
+                                    format!("`{}` is not a finite number", v.as_str()),
+                                )
+                            })
                     })
                     .collect::<Result<_, _>>()?;
                 let [low, high] = bounds[..] else {
                     return Err(Diagnostic::new(
                         locate(&raw.range),
-                        format!("`range` needs two numbers [low, high], got {}", bounds.len()),
+                        format!(
+                            "`range` needs two numbers [low, high], got {}",
+                            bounds.len()
+                        ),
                     ));
                 };
                 if low >= high {
@@ -436,7 +529,10 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
             }
         }
     }
-    Ok(ReduceSpec { statistics, histogram })
+    Ok(ReduceSpec {
+        statistics,
+        histogram,
+    })
 }
 
 #[cfg(test)]

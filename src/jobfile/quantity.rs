@@ -6,7 +6,8 @@ use std::time::Duration;
 /// A sample count: `200000000`, `200_000_000`, `2e8`, `200M`, `1.5k`. Exact: decimal arithmetic,
 /// never floating point, so `2e8` is 200000000 and not "about" it.
 pub fn parse_count(text: &str) -> Result<u64, String> {
-    let expected = "expected a whole number of samples such as 200000000, 200_000_000, 2e8, 200M or 1.5k";
+    let expected =
+        "expected a whole number of samples such as 200000000, 200_000_000, 2e8, 200M or 1.5k";
     let cleaned: String = text.trim().chars().filter(|c| *c != '_').collect();
     if cleaned.starts_with('-') {
         return Err(format!("`{text}` is negative; {expected}"));
@@ -28,7 +29,10 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if int_part.is_empty() && frac_part.is_empty() || !all_digits(int_part) || !all_digits(frac_part) {
+    if int_part.is_empty() && frac_part.is_empty()
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
+    {
         return Err(bad());
     }
     let digits = format!("{int_part}{frac_part}");
@@ -74,7 +78,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else if text.contains(':') || text.contains('-') {
         parse_slurm_clock(text).ok_or_else(|| format!("`{text}` is not a duration; {expected}"))?
     } else {
-        parse_unit_duration(text).ok_or_else(|| format!("`{text}` is not a duration; {expected}"))?
+        parse_unit_duration(text)
+            .ok_or_else(|| format!("`{text}` is not a duration; {expected}"))?
     };
     if seconds == 0 {
         return Err(format!("`{text}` is zero; a job needs some time"));
@@ -221,7 +226,11 @@ mod tests {
             ("2-12:30", 217_800),
             ("05:30", 330),
         ] {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
         for text in ["10", "10x", "m10", "1m1h", "0s", "1:2:3:4", "-5", "", "1-"] {
             assert!(parse_duration(text).is_err(), "{text}");

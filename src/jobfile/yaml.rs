@@ -105,11 +105,12 @@ pub fn locate<T>(spanned: &Spanned<T>) -> Location {
 /// Parses job-file text into the raw structure, or the first problem with its location.
 pub fn read(source: &str) -> Result<RawJob, Diagnostic> {
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
-    let node = marked_yaml::parse_yaml_with_options(0, source, options).map_err(load_error)?;
+    let node = marked_yaml::parse_yaml_with_options(0, source, options)
+        .map_err(|e| load_error(e, source))?;
     marked_yaml::from_node(&node).map_err(|err| shape_error(err, source))
 }
 
-fn load_error(err: LoadError) -> Diagnostic {
+fn load_error(err: LoadError, source: &str) -> Diagnostic {
     let hint_tag = "an expression that starts with `!` or `&` or `*` must be quoted: expr: \"!x\"";
     match err {
         LoadError::TopLevelMustBeMapping(m) => Diagnostic::new(
@@ -122,8 +123,22 @@ fn load_error(err: LoadError) -> Diagnostic {
         )
         .with_help(hint_tag),
         LoadError::UnexpectedTag(m) => {
-            Diagnostic::new(location_of(Some(&m)), "YAML tags (`!tag`) are not supported in job files")
-                .with_help(hint_tag)
+            // The library marks the end of the tagged node; the tag itself is what to show.
+            let tag = source.lines().enumerate().find_map(|(n, line)| {
+                let byte = line
+                    .find(": !")
+                    .map(|b| b + 2)
+                    .or_else(|| line.find("- !").map(|b| b + 2))?;
+                Some(Location {
+                    line: n + 1,
+                    column: line[..byte].chars().count() + 1,
+                })
+            });
+            Diagnostic::new(
+                tag.unwrap_or_else(|| location_of(Some(&m))),
+                "YAML tags (`!tag`) are not supported in job files",
+            )
+            .with_help(hint_tag)
         }
         LoadError::MappingKeyMustBeScalar(m) => {
             Diagnostic::new(location_of(Some(&m)), "a key must be a plain word")
@@ -133,7 +148,12 @@ fn load_error(err: LoadError) -> Diagnostic {
             if let Some(stripped) = message.find(" at byte").map(|i| message[..i].to_string()) {
                 message = stripped;
             }
-            Diagnostic::new(location_of(Some(&m)), format!("invalid YAML: {message}"))
+            let diag = Diagnostic::new(location_of(Some(&m)), format!("invalid YAML: {message}"));
+            if message.contains("block sequence entries") {
+                diag.with_help("an expression that starts with `- ` reads as a YAML list: quote it, e.g. expr: \"- b\"")
+            } else {
+                diag
+            }
         }
         LoadError::DuplicateKey(inner) => Diagnostic::new(
             location_of(inner.key.span().start()),
@@ -146,6 +166,41 @@ fn load_error(err: LoadError) -> Diagnostic {
         )),
         other => Diagnostic::new(Location::START, format!("invalid YAML: {other}")),
     }
+}
+
+/// The YAML library marks an unknown key's value; users look for the key, which is on the same
+/// line (block or flow style) or, for a nested value, on the line above.
+fn key_location(source: &str, value: Location, key: &str) -> Location {
+    let lines: Vec<&str> = source.lines().collect();
+    let on_line = |line: usize, before_column: Option<usize>| -> Option<Location> {
+        let text = lines.get(line.checked_sub(1)?)?;
+        let limit = before_column.map_or(text.len(), |c| {
+            text.char_indices()
+                .nth(c - 1)
+                .map_or(text.len(), |(i, _)| i)
+        });
+        let byte = text[..limit].rfind(key)?;
+        Some(Location {
+            line,
+            column: text[..byte].chars().count() + 1,
+        })
+    };
+    on_line(value.line, Some(value.column))
+        .or_else(|| on_line(value.line, None))
+        .or_else(|| on_line(value.line - 1, None))
+        .unwrap_or(value)
+}
+
+/// Where `key:` is first written, for errors about a whole mapping.
+fn first_key_location(source: &str, key: &str) -> Option<Location> {
+    let pattern = format!("{key}:");
+    source.lines().enumerate().find_map(|(n, line)| {
+        let byte = line.find(&pattern)?;
+        Some(Location {
+            line: n + 1,
+            column: line[..byte].chars().count() + 1,
+        })
+    })
 }
 
 /// Path-specific descriptions of what a key holds, used when a value has the wrong shape.
@@ -181,6 +236,7 @@ fn shape_error(err: FromNodeError, source: &str) -> Diagnostic {
         .unwrap_or_default();
     match err.into_inner() {
         marked_yaml::Error::UnknownFieldError(field, expected, _) => {
+            let location = key_location(source, location, &field);
             let diag = Diagnostic::new(location, format!("unknown key `{field}`{section}"));
             match did_you_mean(&field, expected.iter().copied()) {
                 Some(candidate) => diag.with_help(format!("did you mean `{candidate}`?")),
@@ -193,7 +249,23 @@ fn shape_error(err: FromNodeError, source: &str) -> Diagnostic {
                 .strip_prefix("missing field `")
                 .and_then(|rest| rest.strip_suffix('`'))
             {
-                let place = if path.is_empty() { String::new() } else { format!(" in `{path}`") };
+                let place = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in `{path}`")
+                };
+                let parent = path
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .split('[')
+                    .next()
+                    .unwrap_or("");
+                let location = if parent.is_empty() {
+                    Location::START
+                } else {
+                    first_key_location(source, parent).unwrap_or(location)
+                };
                 return Diagnostic::new(location, format!("missing key `{field}`{place}"))
                     .with_help(match expected_at(field) {
                         Some(what) => format!("add `{field}:` with {what}"),
@@ -210,8 +282,14 @@ fn shape_error(err: FromNodeError, source: &str) -> Diagnostic {
                 None => diag,
             };
             if path.ends_with("expr") || path.contains("vars") {
-                let line = source.lines().nth(location.line.saturating_sub(1)).unwrap_or("");
-                if line.trim_start().starts_with("- ") || line.contains(": -") || line.contains(":-") {
+                let line = source
+                    .lines()
+                    .nth(location.line.saturating_sub(1))
+                    .unwrap_or("");
+                if line.trim_start().starts_with("- ")
+                    || line.contains(": -")
+                    || line.contains(":-")
+                {
                     return diag.with_help(
                         "an expression that starts with `- ` reads as a YAML list: quote it, e.g. expr: \"- b\"",
                     );

@@ -8,7 +8,9 @@
 use std::ops::Range;
 
 use super::distribution;
-use super::program::{BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary};
+use super::program::{
+    BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary,
+};
 use super::rng::{BLOCK_SAMPLES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
 use crate::reduce::{Accumulator, LaneStats};
@@ -75,7 +77,11 @@ pub struct Evaluator<'p> {
 
 impl<'p> Evaluator<'p> {
     pub fn new(program: &'p Program, isa: Isa) -> Self {
-        assert!(isa.supported(), "the {} code path needs a CPU that has it", isa.name());
+        assert!(
+            isa.supported(),
+            "the {} code path needs a CPU that has it",
+            isa.name()
+        );
         Evaluator {
             program,
             isa,
@@ -94,7 +100,13 @@ impl<'p> Evaluator<'p> {
 
     /// Computes the samples `samples` of block `block` (which must start where the block starts)
     /// and folds them into `acc`.
-    pub fn run_block(&mut self, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+    pub fn run_block(
+        &mut self,
+        block: u64,
+        samples: Range<u64>,
+        shift: f64,
+        acc: &mut Accumulator,
+    ) {
         debug_assert_eq!(samples.start, block * BLOCK_SAMPLES);
         match self.isa {
             #[cfg(target_arch = "x86_64")]
@@ -120,18 +132,36 @@ impl<'p> Evaluator<'p> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma,bmi2")]
-fn run_block_avx512(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+fn run_block_avx512(
+    ev: &mut Evaluator,
+    block: u64,
+    samples: Range<u64>,
+    shift: f64,
+    acc: &mut Accumulator,
+) {
     run_block_body(ev, block, samples, shift, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,bmi2")]
-fn run_block_avx2(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+fn run_block_avx2(
+    ev: &mut Evaluator,
+    block: u64,
+    samples: Range<u64>,
+    shift: f64,
+    acc: &mut Accumulator,
+) {
     run_block_body(ev, block, samples, shift, acc)
 }
 
 #[inline(always)]
-fn run_block_body(ev: &mut Evaluator, block: u64, samples: Range<u64>, shift: f64, acc: &mut Accumulator) {
+fn run_block_body(
+    ev: &mut Evaluator,
+    block: u64,
+    samples: Range<u64>,
+    shift: f64,
+    acc: &mut Accumulator,
+) {
     for (lanes, key) in ev.lanes.iter_mut().zip(&ev.program.stream_keys) {
         lanes.seed(*key, block);
     }
@@ -165,7 +195,9 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
         let out = &mut rest[0];
         match *instruction {
             Instruction::Draw {
-                stream, distribution, ..
+                stream,
+                distribution,
+                ..
             } => {
                 lanes[stream].fill(&mut bits[..]);
                 distribution::transform(distribution, &bits[..], out);
@@ -264,19 +296,27 @@ fn map2(left: Source, right: Source, out: &mut Register, f: impl Fn(f64, f64) ->
 }
 
 #[inline(always)]
-fn binary(kind: BinaryKind, left: Operand, right: Operand, inputs: &[Register], out: &mut Register) {
+fn binary(
+    kind: BinaryKind,
+    left: Operand,
+    right: Operand,
+    inputs: &[Register],
+    out: &mut Register,
+) {
     let (a, b) = (operand(inputs, left), operand(inputs, right));
     match kind {
         BinaryKind::Op(BinaryOp::Add) => map2(a, b, out, |x, y| x + y),
         BinaryKind::Op(BinaryOp::Sub) => map2(a, b, out, |x, y| x - y),
         BinaryKind::Op(BinaryOp::Mul) => map2(a, b, out, |x, y| x * y),
         BinaryKind::Op(BinaryOp::Div) => map2(a, b, out, |x, y| x / y),
-        BinaryKind::Op(op @ (BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)) => match op {
-            BinaryOp::Lt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Lt, x, y)),
-            BinaryOp::Le => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Le, x, y)),
-            BinaryOp::Gt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Gt, x, y)),
-            _ => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Ge, x, y)),
-        },
+        BinaryKind::Op(op @ (BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)) => {
+            match op {
+                BinaryOp::Lt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Lt, x, y)),
+                BinaryOp::Le => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Le, x, y)),
+                BinaryOp::Gt => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Gt, x, y)),
+                _ => map2(a, b, out, |x, y| semantics::binary(BinaryOp::Ge, x, y)),
+            }
+        }
         BinaryKind::Function(Function::Min) => map2(a, b, out, semantics::min),
         BinaryKind::Function(Function::Max) => map2(a, b, out, semantics::max),
         other => map2(a, b, out, |x, y| apply_binary(other, x, y)),
@@ -310,7 +350,8 @@ mod tests {
 
     #[test]
     fn every_code_path_gives_the_same_bits() {
-        let vars = "    a: uniform(-1, 1)\n    n: normal(0, 1)\n    x: exponential(2)\n    i: index()";
+        let vars =
+            "    a: uniform(-1, 1)\n    n: normal(0, 1)\n    x: exponential(2)\n    i: index()";
         for expr in [
             "(-a + sqrt(a^2 + 4*x)) / (2*n)",
             "where(a > 0, exp(n), log(x)) + sin(a) * cos(n) - tan(a) / 7",

@@ -31,6 +31,10 @@ impl Kernel {
             let mean = finite.iter().sum::<f64>() / finite.len() as f64;
             if mean.is_finite() { mean } else { 0.0 }
         };
-        Kernel { program, isa, shift }
+        Kernel {
+            program,
+            isa,
+            shift,
+        }
     }
 }

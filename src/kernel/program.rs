@@ -39,9 +39,18 @@ pub enum Instruction {
         distribution: Distribution,
     },
     /// The global sample index.
-    Index { dst: usize },
-    Splat { dst: usize, value: f64 },
-    Unary { dst: usize, kind: UnaryKind, arg: usize },
+    Index {
+        dst: usize,
+    },
+    Splat {
+        dst: usize,
+        value: f64,
+    },
+    Unary {
+        dst: usize,
+        kind: UnaryKind,
+        arg: usize,
+    },
     Binary {
         dst: usize,
         kind: BinaryKind,
@@ -149,7 +158,11 @@ impl Compiler<'_> {
         dst
     }
 
-    fn memoized(&mut self, key: NodeKey, make: impl FnOnce(&mut Self, usize) -> Instruction) -> Operand {
+    fn memoized(
+        &mut self,
+        key: NodeKey,
+        make: impl FnOnce(&mut Self, usize) -> Instruction,
+    ) -> Operand {
         if let Some(operand) = self.memo.get(&key) {
             return *operand;
         }
@@ -210,12 +223,23 @@ impl Compiler<'_> {
                 self.binary(BinaryKind::Op(*op), left, right)
             }
             Expr::Call { function, args, .. } => {
-                let function = Function::from_name(function).expect("validation checks function names");
+                let function =
+                    Function::from_name(function).expect("validation checks function names");
+                if let [condition, if_true, if_false] = &args[..] {
+                    return match self.expression(condition) {
+                        Operand::Constant(c) if semantics::is_true(c) => self.expression(if_true),
+                        Operand::Constant(_) => self.expression(if_false),
+                        condition => {
+                            let if_true = self.expression(if_true);
+                            let if_false = self.expression(if_false);
+                            self.select(condition, if_true, if_false)
+                        }
+                    };
+                }
                 let args: Vec<Operand> = args.iter().map(|a| self.expression(a)).collect();
                 match args[..] {
                     [arg] => self.unary(UnaryKind::Function(function), arg),
                     [left, right] => self.binary(BinaryKind::Function(function), left, right),
-                    [condition, if_true, if_false] => self.select(condition, if_true, if_false),
                     _ => unreachable!("validation checks arity"),
                 }
             }
@@ -225,10 +249,8 @@ impl Compiler<'_> {
     fn unary(&mut self, kind: UnaryKind, arg: Operand) -> Operand {
         match arg {
             Operand::Constant(c) => Operand::Constant(apply_unary(kind, c)),
-            Operand::Register(r) => self.memoized(NodeKey::Unary(kind, r), |_, dst| Instruction::Unary {
-                dst,
-                kind,
-                arg: r,
+            Operand::Register(r) => self.memoized(NodeKey::Unary(kind, r), |_, dst| {
+                Instruction::Unary { dst, kind, arg: r }
             }),
         }
     }
@@ -237,8 +259,10 @@ impl Compiler<'_> {
         if let (Operand::Constant(a), Operand::Constant(b)) = (left, right) {
             return Operand::Constant(apply_binary(kind, a, b));
         }
-        let is_square = matches!(kind, BinaryKind::Op(BinaryOp::Pow) | BinaryKind::Function(Function::Pow))
-            && right == Operand::Constant(2.0);
+        let is_square = matches!(
+            kind,
+            BinaryKind::Op(BinaryOp::Pow) | BinaryKind::Function(Function::Pow)
+        ) && right == Operand::Constant(2.0);
         let (kind, left, right) = if is_square {
             (BinaryKind::Op(BinaryOp::Mul), left, left)
         } else {
@@ -262,9 +286,6 @@ impl Compiler<'_> {
     }
 
     fn select(&mut self, condition: Operand, if_true: Operand, if_false: Operand) -> Operand {
-        if let Operand::Constant(c) = condition {
-            return if semantics::is_true(c) { if_true } else { if_false };
-        }
         let key = NodeKey::Select(condition.into(), if_true.into(), if_false.into());
         self.memoized(key, |_, dst| Instruction::Select {
             dst,
@@ -313,7 +334,8 @@ mod tests {
     use crate::jobfile;
 
     fn program_of(vars: &str, expr: &str) -> Program {
-        let text = format!("name: t\ncompute:\n  samples: 10\n  vars:\n{vars}\n  expr: \"{expr}\"\n");
+        let text =
+            format!("name: t\ncompute:\n  samples: 10\n  vars:\n{vars}\n  expr: \"{expr}\"\n");
         let spec = jobfile::parse(&text).unwrap();
         compile(&spec.compute, 1)
     }
@@ -335,14 +357,23 @@ mod tests {
 
     #[test]
     fn constants_fold_and_unused_vars_are_skipped() {
-        let p = program_of("    a: uniform(0, 1)\n    unused: normal(0, 1)", "a * (2 + 3) + sqrt(16)");
+        let p = program_of(
+            "    a: uniform(0, 1)\n    unused: normal(0, 1)",
+            "a * (2 + 3) + sqrt(16)",
+        );
         assert_eq!(p.stream_names, vec!["a".to_string()]);
         assert!(p.instructions.iter().any(|i| matches!(
             i,
             Instruction::Binary { right: Operand::Constant(c), .. } if *c == 5.0
         )));
         let p = program_of("    a: uniform(0, 1)", "pi * 2");
-        assert_eq!(p.instructions, vec![Instruction::Splat { dst: 0, value: std::f64::consts::TAU }]);
+        assert_eq!(
+            p.instructions,
+            vec![Instruction::Splat {
+                dst: 0,
+                value: std::f64::consts::TAU
+            }]
+        );
     }
 
     #[test]

@@ -53,8 +53,14 @@ pub fn stream_key(seed: u64, var_name: &str) -> u64 {
 /// The starting state of lane `lane` of block `block` of a stream.
 #[inline(always)]
 pub fn lane_state(key: u64, block: u64, lane: usize) -> [u64; 4] {
-    let mut seeder = SplitMix64(key ^ mix64(block.wrapping_mul(LANES as u64).wrapping_add(lane as u64)));
-    [seeder.next_u64(), seeder.next_u64(), seeder.next_u64(), seeder.next_u64()]
+    let mut seeder =
+        SplitMix64(key ^ mix64(block.wrapping_mul(LANES as u64).wrapping_add(lane as u64)));
+    [
+        seeder.next_u64(),
+        seeder.next_u64(),
+        seeder.next_u64(),
+        seeder.next_u64(),
+    ]
 }
 
 /// xoshiro256++ (Blackman and Vigna 2019), one lane. Implements `rand_core`'s traits so a single
@@ -74,8 +80,9 @@ impl Xoshiro256PlusPlus {
         Self::from_state(lane_state(stream_key(seed, var_name), block, lane))
     }
 
+    /// The next output; the same as `next_u64` from `rand_core::Rng`.
     #[inline(always)]
-    pub fn next(&mut self) -> u64 {
+    pub fn generate(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;
@@ -93,16 +100,16 @@ impl TryRng for Xoshiro256PlusPlus {
     type Error = Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next() >> 32) as u32)
+        Ok((self.generate() >> 32) as u32)
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next())
+        Ok(self.generate())
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         for chunk in dst.chunks_mut(8) {
-            let bytes = self.next().to_le_bytes();
+            let bytes = self.generate().to_le_bytes();
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
         Ok(())
@@ -120,9 +127,8 @@ impl Lanes {
     #[inline(always)]
     pub fn seed(&mut self, key: u64, block: u64) {
         for lane in 0..LANES {
-            let state = lane_state(key, block, lane);
-            for word in 0..4 {
-                self.s[word][lane] = state[word];
+            for (word, value) in lane_state(key, block, lane).into_iter().enumerate() {
+                self.s[word][lane] = value;
             }
         }
     }
@@ -133,7 +139,10 @@ impl Lanes {
         let [s0, s1, s2, s3] = &mut self.s;
         for group in out.chunks_exact_mut(LANES) {
             for lane in 0..LANES {
-                group[lane] = s0[lane].wrapping_add(s3[lane]).rotate_left(23).wrapping_add(s0[lane]);
+                group[lane] = s0[lane]
+                    .wrapping_add(s3[lane])
+                    .rotate_left(23)
+                    .wrapping_add(s0[lane]);
                 let t = s1[lane] << 17;
                 s2[lane] ^= s0[lane];
                 s3[lane] ^= s1[lane];
@@ -228,9 +237,9 @@ mod tests {
         for (j, value) in out.iter().enumerate() {
             let mut single = Xoshiro256PlusPlus::for_lane(42, "b", 5, j % LANES);
             for _ in 0..j / LANES {
-                single.next();
+                single.generate();
             }
-            assert_eq!(*value, single.next(), "sample {j}");
+            assert_eq!(*value, single.generate(), "sample {j}");
         }
     }
 
@@ -245,7 +254,9 @@ mod tests {
 
     #[test]
     fn streams_differ_by_name_seed_block_and_lane() {
-        let first = |seed, name, block, lane| Xoshiro256PlusPlus::for_lane(seed, name, block, lane).next();
+        let first = |seed, name, block, lane| {
+            Xoshiro256PlusPlus::for_lane(seed, name, block, lane).generate()
+        };
         let base = first(1, "a", 0, 0);
         assert_ne!(base, first(2, "a", 0, 0));
         assert_ne!(base, first(1, "b", 0, 0));

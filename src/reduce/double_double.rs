@@ -147,6 +147,10 @@ mod tests {
         let inf = DoubleDouble::from(f64::INFINITY);
         assert_eq!((inf + DoubleDouble::from(1.0)).to_f64(), f64::INFINITY);
         assert!((inf - inf).to_f64().is_nan());
-        assert!((DoubleDouble::from(0.0) / DoubleDouble::from(0.0)).to_f64().is_nan());
+        assert!(
+            (DoubleDouble::from(0.0) / DoubleDouble::from(0.0))
+                .to_f64()
+                .is_nan()
+        );
     }
 }

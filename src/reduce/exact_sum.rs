@@ -17,7 +17,7 @@ const DIGIT_MASK: i64 = (1 << DIGIT_BITS) - 1;
 /// limb that started normalized.
 const ADDS_BEFORE_CARRY: u32 = 1 << 30;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ExactSum {
     /// Value = sum of `limbs[k] * 2^(32k - 1074)`.
     limbs: [i64; LIMBS],
@@ -38,6 +38,20 @@ impl Default for ExactSum {
         }
     }
 }
+
+/// Equal values are equal however they were reached: compares the carried, unique form.
+impl PartialEq for ExactSum {
+    fn eq(&self, other: &ExactSum) -> bool {
+        let (mut a, mut b) = (self.clone(), other.clone());
+        a.carry();
+        b.carry();
+        a.limbs == b.limbs
+            && (a.positive_infinity, a.negative_infinity, a.nan)
+                == (b.positive_infinity, b.negative_infinity, b.nan)
+    }
+}
+
+impl Eq for ExactSum {}
 
 impl ExactSum {
     pub fn add(&mut self, x: f64) {
@@ -196,8 +210,10 @@ mod tests {
 
     #[test]
     fn many_adds_force_carries() {
-        let mut s = ExactSum::default();
-        s.adds_since_carry = ADDS_BEFORE_CARRY - 5;
+        let mut s = ExactSum {
+            adds_since_carry: ADDS_BEFORE_CARRY - 5,
+            ..ExactSum::default()
+        };
         for _ in 0..10 {
             s.add(f64::MAX / 2.0);
             s.add(-(f64::MAX / 2.0));

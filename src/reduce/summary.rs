@@ -30,7 +30,11 @@ impl Summary {
             let centred = squares - shifted * shifted / count;
             let var = centred / DoubleDouble::from((n - 1) as f64);
             // Rounding in the per-block sums can leave a tiny negative for constant data.
-            if var.to_f64() < 0.0 { DoubleDouble::ZERO } else { var }
+            if var.to_f64() < 0.0 {
+                DoubleDouble::ZERO
+            } else {
+                var
+            }
         });
         Summary {
             count: n,
@@ -82,7 +86,10 @@ mod tests {
     #[test]
     fn too_few_values() {
         let s = summary_of(&[f64::NAN], 0.0);
-        assert_eq!((s.count, s.nan, s.mean, s.var, s.min), (0, 1, None, None, None));
+        assert_eq!(
+            (s.count, s.nan, s.mean, s.var, s.min),
+            (0, 1, None, None, None)
+        );
         let s = summary_of(&[3.0], 0.0);
         assert_eq!((s.mean, s.var, s.std), (Some(3.0), None, None));
     }
