@@ -1,0 +1,63 @@
+//! Helpers for the end-to-end tests: they drive the real `hpcsub` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn hpcsub() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hpcsub"));
+    command.env_remove("HPCSUB_ISA");
+    command
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Writes `text` as `name` in `dir` and returns its path.
+pub fn write_job(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn output_of(command: &mut Command) -> Output {
+    let output = command.output().expect("hpcsub runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "hpcsub panicked:\n{stderr}");
+    output
+}
+
+/// Runs `hpcsub run JOB --json` with extra arguments and returns the parsed object.
+pub fn run_json(job: &Path, extra: &[&str]) -> Value {
+    let output = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(job)
+            .args(["--json", "--quiet"])
+            .args(extra),
+    );
+    assert!(
+        output.status.success(),
+        "hpcsub run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut objects = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+    let first = objects.next().expect("one JSON object").unwrap();
+    assert!(
+        objects.next().is_none(),
+        "more than one JSON value on stdout: {stdout}"
+    );
+    first
+}
+
+/// `|actual - expected| <= sigmas * standard_error`.
+pub fn assert_close(name: &str, actual: f64, expected: f64, standard_error: f64, sigmas: f64) {
+    assert!(
+        (actual - expected).abs() <= sigmas * standard_error,
+        "{name}: {actual} is not within {sigmas} standard errors ({standard_error}) of {expected}"
+    );
+}

@@ -1,0 +1,237 @@
+//! `hpcsub run`: statistically correct, identical bits for every thread count, bounded memory.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The quadratic kernel's exact mean and standard deviation (by numerical integration).
+const QUADRATIC_MEAN: f64 = -9.3758e-6;
+const QUADRATIC_STD: f64 = 4.0826e-3;
+
+#[test]
+fn quadratic_gives_the_exact_values_within_statistical_error() {
+    let samples = 4_000_000.0;
+    let out = run_json(&repo_path("jobs/quadratic.yaml"), &["--samples", "4M"]);
+    let result = &out["result"];
+    assert_eq!(result["count"], 4_000_000);
+    let standard_error = QUADRATIC_STD / f64::sqrt(samples);
+    assert_close(
+        "mean",
+        result["mean"].as_f64().unwrap(),
+        QUADRATIC_MEAN,
+        standard_error,
+        4.0,
+    );
+    let std_error = QUADRATIC_STD / f64::sqrt(2.0 * samples);
+    assert_close(
+        "std",
+        result["std"].as_f64().unwrap(),
+        QUADRATIC_STD,
+        std_error,
+        4.0,
+    );
+    assert!(result["min"].as_f64().unwrap() < result["max"].as_f64().unwrap());
+}
+
+#[test]
+fn json_has_the_documented_shape() {
+    let out = run_json(
+        &repo_path("jobs/quadratic.yaml"),
+        &["--samples", "1000", "--threads", "2"],
+    );
+    let keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "job",
+            "samples",
+            "seed",
+            "ranks",
+            "threads",
+            "result",
+            "elapsed_s"
+        ]
+    );
+    assert_eq!(out["job"], "quadratic");
+    assert_eq!(out["samples"], 1000);
+    assert_eq!(out["seed"], 42);
+    assert_eq!(out["ranks"], 1);
+    assert_eq!(out["threads"], 2);
+    let result_keys: Vec<&str> = out["result"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(result_keys, ["count", "mean", "std", "min", "max"]);
+}
+
+const MANY_KINDS: &str = "name: kinds
+seed: 123
+compute:
+  samples: 30001
+  vars:
+    u: uniform(-1, 2)
+    n: normal(3, 2)
+    x: exponential(4)
+    i: index()
+    d: where(u > 0, n * x, sqrt(abs(n)) - log(x + 1e-9))
+  expr: d + sin(i / 1000) * atan2(u, n) + min(u, x)^2 - (n >= 3)
+reduce: [count, sum, mean, var, std, min, max, {histogram: {bins: 13, range: [-5, 5]}}]
+";
+
+#[test]
+fn every_thread_count_gives_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "kinds.yaml", MANY_KINDS);
+    let reference = run_json(&job, &["--threads", "1"]);
+    for threads in ["2", "3", "7"] {
+        let other = run_json(&job, &["--threads", threads]);
+        assert_eq!(
+            reference["result"].to_string(),
+            other["result"].to_string(),
+            "threads {threads}"
+        );
+        assert_eq!(
+            reference["histogram"].to_string(),
+            other["histogram"].to_string()
+        );
+    }
+}
+
+#[test]
+fn every_code_path_gives_the_same_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "kinds.yaml", MANY_KINDS);
+    let reference = run_json(&job, &[]);
+    for isa in ["portable", "avx2", "avx512"] {
+        let output = output_of(
+            hpcsub()
+                .env("HPCSUB_ISA", isa)
+                .args(["run", "--json", "-q"])
+                .arg(&job),
+        );
+        if !output.status.success() {
+            assert!(String::from_utf8_lossy(&output.stderr).contains("does not support"));
+            continue;
+        }
+        let other: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            reference["result"].to_string(),
+            other["result"].to_string(),
+            "{isa}"
+        );
+    }
+}
+
+#[test]
+fn distributions_have_the_right_moments() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2_000_000.0f64;
+    let check = |name: &str, definition: &str, mean: f64, sd: f64| {
+        let text = format!(
+            "name: {name}\nseed: 5\ncompute:\n  samples: 2M\n  vars:\n    x: {definition}\n  expr: x\nreduce: [mean, std]\n"
+        );
+        let out = run_json(&write_job(dir.path(), "d.yaml", &text), &[]);
+        let result = &out["result"];
+        assert_close(
+            name,
+            result["mean"].as_f64().unwrap(),
+            mean,
+            sd / n.sqrt(),
+            5.0,
+        );
+        let std = result["std"].as_f64().unwrap();
+        assert!((std - sd).abs() < 0.01 * sd, "{name}: std {std} vs {sd}");
+    };
+    check("uniform", "uniform(-1, 3)", 1.0, 4.0 / 12f64.sqrt());
+    check("normal", "normal(3, 2)", 3.0, 2.0);
+    check("exponential", "exponential(4)", 0.25, 0.25);
+}
+
+#[test]
+fn index_gives_exact_sums() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name: idx\ncompute:\n  samples: 100003\n  vars:\n    i: index()\n  expr: i\nreduce: [sum, mean, min, max, var]\n";
+    let job = write_job(dir.path(), "i.yaml", text);
+    for threads in ["1", "3"] {
+        let result = &run_json(&job, &["--threads", threads])["result"];
+        let n = 100_003.0f64;
+        assert_eq!(result["sum"].as_f64().unwrap(), n * (n - 1.0) / 2.0);
+        assert_eq!(result["mean"].as_f64().unwrap(), (n - 1.0) / 2.0);
+        assert_eq!(result["min"].as_f64().unwrap(), 0.0);
+        assert_eq!(result["max"].as_f64().unwrap(), n - 1.0);
+        let var = result["var"].as_f64().unwrap();
+        let exact = n * (n + 1.0) / 12.0;
+        assert!((var - exact).abs() / exact < 1e-14, "var {var} vs {exact}");
+    }
+}
+
+#[test]
+fn nan_samples_are_counted_and_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name: nan\ncompute:\n  samples: 1000\n  vars:\n    i: index()\n  expr: where(i < 10, 0/0, 1)\nreduce: [mean, sum]\n";
+    let result = &run_json(&write_job(dir.path(), "n.yaml", text), &[])["result"];
+    assert_eq!(result["count"], 990);
+    assert_eq!(result["nan"], 10);
+    assert_eq!(result["mean"], 1.0);
+    assert_eq!(result["sum"], 990.0);
+}
+
+#[test]
+fn overrides_take_precedence() {
+    let out = run_json(
+        &repo_path("jobs/pi.yaml"),
+        &["--samples", "2.5k", "--seed", "9", "--threads", "1"],
+    );
+    assert_eq!(out["samples"], 2500);
+    assert_eq!(out["seed"], 9);
+    assert_eq!(out["threads"], 1);
+}
+
+#[test]
+fn the_table_shows_each_statistic() {
+    let output = output_of(
+        hpcsub()
+            .args(["run", "--samples", "100k"])
+            .arg(repo_path("jobs/histogram.yaml")),
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for word in [
+        "root-histogram",
+        "count",
+        "mean",
+        "var",
+        "histogram",
+        "underflow",
+    ] {
+        assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+}
+
+/// Peak resident memory of a 100M-sample run, read from the kernel when the child exits.
+#[test]
+fn memory_does_not_grow_with_samples() {
+    let child = hpcsub()
+        .args(["run", "--json", "-q", "--threads", "2", "--samples", "100M"])
+        .arg(repo_path("jobs/quadratic.yaml"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with valid pointers to locals.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    assert_eq!(status, 0);
+    let peak_mib = usage.ru_maxrss as f64 / 1024.0;
+    assert!(peak_mib < 50.0, "peak RSS {peak_mib:.1} MiB");
+}
