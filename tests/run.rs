@@ -218,6 +218,8 @@ fn the_table_shows_each_statistic() {
 
 /// Peak resident memory of a 100M-sample run, read from the kernel when the child exits.
 #[test]
+// The child is reaped by `wait4`, which is also how its peak memory is read.
+#[allow(clippy::zombie_processes)]
 fn memory_does_not_grow_with_samples() {
     let child = hpcsub()
         .args(["run", "--json", "-q", "--threads", "2", "--samples", "100M"])
