@@ -5,7 +5,9 @@
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::report::human_count;
 
 pub struct Progress {
     done: AtomicU64,
@@ -19,9 +21,12 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {per_sec}, ETA {eta}",
+                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
                 )
-                .expect("the template is valid"),
+                .expect("the template is valid")
+                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}", human_count(state.per_sec()));
+                }),
             );
             bar
         });

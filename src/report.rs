@@ -114,7 +114,8 @@ pub fn format_float(x: f64) -> String {
     }
 }
 
-fn human_count(x: f64) -> String {
+/// `412.3 M samples`: a count readable at a glance.
+pub fn human_count(x: f64) -> String {
     match x {
         x if x >= 1e9 => format!("{:.2} G samples", x / 1e9),
         x if x >= 1e6 => format!("{:.1} M samples", x / 1e6),
