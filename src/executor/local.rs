@@ -29,7 +29,7 @@ pub fn run_slice(
             let next_block = &next_block;
             scope.spawn(move || {
                 let mut evaluator = Evaluator::new(&kernel.program, kernel.isa);
-                let mut acc = Accumulator::new(histogram);
+                let mut acc = Accumulator::new(kernel.shift, histogram);
                 loop {
                     let block = next_block.fetch_add(1, Ordering::Relaxed);
                     if block >= slice.end_block {
@@ -37,7 +37,7 @@ pub fn run_slice(
                     }
                     let start = block * BLOCK_SAMPLES;
                     let end = start.saturating_add(BLOCK_SAMPLES).min(slice.end);
-                    evaluator.run_block(block, start..end, kernel.shift, &mut acc);
+                    evaluator.run_block(block, start..end, &mut acc);
                     progress.advance(end - start);
                 }
                 // The receiver outlives every worker inside this scope.
@@ -45,7 +45,7 @@ pub fn run_slice(
             });
         }
         drop(sender);
-        let mut total = Accumulator::new(histogram);
+        let mut total = Accumulator::new(kernel.shift, histogram);
         let mut finished = 0;
         while finished < workers {
             match receiver.recv_timeout(Duration::from_millis(100)) {

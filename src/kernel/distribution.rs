@@ -1,28 +1,24 @@
 //! Turning the raw 64-bit outputs of a stream into a distribution's values. Each value uses
 //! exactly one output, so sample `i` of a var always uses output `i` of its stream.
 
-use super::rng::{open_unit_interval, unit_interval};
+use super::rng::{Lanes, open_unit_interval, unit_interval};
 use crate::expr::Distribution;
 
-/// Fills `out` with values of `distribution` from the raw outputs `bits`.
+/// Fills `out` with the next values of `distribution` from `lanes`.
 #[inline(always)]
-pub fn transform(distribution: Distribution, bits: &[u64], out: &mut [f64]) {
+pub fn draw(distribution: Distribution, lanes: &mut Lanes, out: &mut [f64]) {
     match distribution {
         Distribution::Uniform { low, high } => {
             let width = high - low;
-            for (o, b) in out.iter_mut().zip(bits) {
-                *o = low + width * unit_interval(*b);
-            }
+            lanes.fill(out, |x| low + width * unit_interval(x));
         }
         Distribution::Exponential { rate } => {
-            for (o, b) in out.iter_mut().zip(bits) {
-                *o = -libm::log(1.0 - unit_interval(*b)) / rate;
-            }
+            lanes.fill(out, |x| -libm::log(1.0 - unit_interval(x)) / rate);
         }
         Distribution::Normal { mean, sd } => {
-            for (o, b) in out.iter_mut().zip(bits) {
-                *o = mean + sd * inverse_normal_cdf(open_unit_interval(*b));
-            }
+            lanes.fill(out, |x| {
+                mean + sd * inverse_normal_cdf(open_unit_interval(x))
+            });
         }
         Distribution::Index => unreachable!("index() draws no random numbers"),
     }

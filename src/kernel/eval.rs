@@ -13,7 +13,7 @@ use super::program::{
 };
 use super::rng::{BLOCK_SAMPLES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
-use crate::reduce::{Accumulator, LaneStats};
+use crate::reduce::{Accumulator, Histogram, LaneStats};
 
 /// The instruction sets with their own compiled copy of the block loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,13 +66,12 @@ impl Isa {
 
 type Register = [f64; CHUNK];
 
-/// One thread's working memory: the registers, the random lanes and a buffer of raw outputs.
+/// One thread's working memory: the registers and the random lanes.
 pub struct Evaluator<'p> {
     program: &'p Program,
     isa: Isa,
     registers: Vec<Register>,
     lanes: Vec<Lanes>,
-    bits: Box<[u64; CHUNK]>,
 }
 
 impl<'p> Evaluator<'p> {
@@ -87,7 +86,6 @@ impl<'p> Evaluator<'p> {
             isa,
             registers: vec![[0.0; CHUNK]; program.registers()],
             lanes: vec![Lanes::default(); program.stream_keys.len()],
-            bits: Box::new([0; CHUNK]),
         }
     }
 
@@ -95,27 +93,20 @@ impl<'p> Evaluator<'p> {
     pub fn memory_bytes(program: &Program) -> usize {
         program.registers() * std::mem::size_of::<Register>()
             + program.stream_keys.len() * std::mem::size_of::<Lanes>()
-            + std::mem::size_of::<[u64; CHUNK]>()
     }
 
     /// Computes the samples `samples` of block `block` (which must start where the block starts)
     /// and folds them into `acc`.
-    pub fn run_block(
-        &mut self,
-        block: u64,
-        samples: Range<u64>,
-        shift: f64,
-        acc: &mut Accumulator,
-    ) {
+    pub fn run_block(&mut self, block: u64, samples: Range<u64>, acc: &mut Accumulator) {
         debug_assert_eq!(samples.start, block * BLOCK_SAMPLES);
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` checked that this CPU has the features the function is compiled for.
-            Isa::Avx512 => unsafe { run_block_avx512(self, block, samples, shift, acc) },
+            Isa::Avx512 => unsafe { run_block_avx512(self, block, samples, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2 => unsafe { run_block_avx2(self, block, samples, shift, acc) },
-            _ => run_block_body(self, block, samples, shift, acc),
+            Isa::Avx2 => unsafe { run_block_avx2(self, block, samples, acc) },
+            _ => run_block_body(self, block, samples, acc),
         }
     }
 
@@ -132,52 +123,59 @@ impl<'p> Evaluator<'p> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma,bmi2")]
-fn run_block_avx512(
-    ev: &mut Evaluator,
-    block: u64,
-    samples: Range<u64>,
-    shift: f64,
-    acc: &mut Accumulator,
-) {
-    run_block_body(ev, block, samples, shift, acc)
+fn run_block_avx512(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut Accumulator) {
+    run_block_body(ev, block, samples, acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,bmi2")]
-fn run_block_avx2(
-    ev: &mut Evaluator,
-    block: u64,
-    samples: Range<u64>,
-    shift: f64,
-    acc: &mut Accumulator,
-) {
-    run_block_body(ev, block, samples, shift, acc)
+fn run_block_avx2(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut Accumulator) {
+    run_block_body(ev, block, samples, acc)
 }
 
 #[inline(always)]
-fn run_block_body(
+fn run_block_body(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut Accumulator) {
+    let mut stats = LaneStats::new();
+    pass::<false>(
+        ev,
+        block,
+        &samples,
+        acc.shift,
+        &mut stats,
+        acc.histogram.as_mut(),
+    );
+    if stats.needs_careful_pass() {
+        stats = LaneStats::new();
+        pass::<true>(ev, block, &samples, acc.shift, &mut stats, None);
+    }
+    acc.absorb_block(&mut stats);
+}
+
+/// Computes the block's values from the start of its streams and folds them into `stats` (and
+/// into the histogram, which is given on the first pass only).
+#[inline(always)]
+fn pass<const CAREFUL: bool>(
     ev: &mut Evaluator,
     block: u64,
-    samples: Range<u64>,
+    samples: &Range<u64>,
     shift: f64,
-    acc: &mut Accumulator,
+    stats: &mut LaneStats,
+    mut histogram: Option<&mut Histogram>,
 ) {
     for (lanes, key) in ev.lanes.iter_mut().zip(&ev.program.stream_keys) {
         lanes.seed(*key, block);
     }
-    let mut stats = LaneStats::new();
     let mut start = samples.start;
     while start < samples.end {
         let len = (samples.end - start).min(CHUNK as u64) as usize;
         eval_chunk(ev, start);
         let values = &ev.registers[ev.program.output];
-        stats.observe(values, len, shift);
-        if let Some(histogram) = &mut acc.histogram {
+        stats.observe::<CAREFUL>(values, len, shift);
+        if let Some(histogram) = histogram.as_deref_mut() {
             histogram.observe(values, len);
         }
         start += len as u64;
     }
-    acc.absorb_block(&mut stats);
 }
 
 /// Runs every instruction over one chunk whose first sample is `first_index`.
@@ -187,7 +185,6 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
         program,
         registers,
         lanes,
-        bits,
         ..
     } = ev;
     for instruction in &program.instructions {
@@ -199,8 +196,7 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
                 distribution,
                 ..
             } => {
-                lanes[stream].fill(&mut bits[..]);
-                distribution::transform(distribution, &bits[..], out);
+                distribution::draw(distribution, &mut lanes[stream], out);
             }
             Instruction::Index { .. } => {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -340,9 +336,9 @@ mod tests {
             .filter(|isa| isa.supported())
             .map(|isa| {
                 let mut ev = Evaluator::new(&program, isa);
-                let mut acc = Accumulator::new(spec.reduce.histogram);
-                ev.run_block(0, 0..BLOCK_SAMPLES, 0.25, &mut acc);
-                ev.run_block(1, BLOCK_SAMPLES..5000, 0.25, &mut acc);
+                let mut acc = Accumulator::new(0.25, spec.reduce.histogram);
+                ev.run_block(0, 0..BLOCK_SAMPLES, &mut acc);
+                ev.run_block(1, BLOCK_SAMPLES..5000, &mut acc);
                 acc
             })
             .collect()

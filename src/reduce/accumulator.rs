@@ -11,62 +11,92 @@ use crate::kernel::rng::LANES;
 use crate::spec::HistogramSpec;
 
 /// Per-lane statistics of the block being computed.
+///
+/// Blocks are first computed on the fast path, which does not test for NaN: a NaN makes the
+/// lane's sums NaN, and [`LaneStats::needs_careful_pass`] then asks for the block to be computed
+/// again on the careful path, which counts and skips NaN. A block without NaN gives the same
+/// bits on both paths.
 #[derive(Clone, Debug)]
 pub struct LaneStats {
-    sum: [f64; LANES],
     shifted_sum: [f64; LANES],
     shifted_squares: [f64; LANES],
     min: [f64; LANES],
     max: [f64; LANES],
-    nan: [u64; LANES],
+    /// Counted in `f64` to stay in the floating-point SIMD domain; exact far beyond a block.
+    nan: [f64; LANES],
     observed: u64,
 }
 
 impl LaneStats {
     pub fn new() -> Self {
         LaneStats {
-            sum: [0.0; LANES],
             shifted_sum: [0.0; LANES],
             shifted_squares: [0.0; LANES],
             min: [f64::INFINITY; LANES],
             max: [f64::NEG_INFINITY; LANES],
-            nan: [0; LANES],
+            nan: [0.0; LANES],
             observed: 0,
         }
-    }
-
-    #[inline(always)]
-    fn observe_one(&mut self, lane: usize, x: f64, shift: f64) {
-        let is_nan = x.is_nan();
-        let value = if is_nan { 0.0 } else { x };
-        let deviation = if is_nan { 0.0 } else { x - shift };
-        self.sum[lane] += value;
-        self.shifted_sum[lane] += deviation;
-        self.shifted_squares[lane] += deviation * deviation;
-        if x < self.min[lane] {
-            self.min[lane] = x;
-        }
-        if x > self.max[lane] {
-            self.max[lane] = x;
-        }
-        self.nan[lane] += u64::from(is_nan);
     }
 
     /// Folds the first `len` values in; `values` starts at a multiple of [`LANES`] within the
     /// block, so value `j` belongs to lane `j % LANES`. `shift` is the job's variance shift.
     #[inline(always)]
-    pub fn observe(&mut self, values: &[f64], len: usize, shift: f64) {
+    pub fn observe<const CAREFUL: bool>(&mut self, values: &[f64], len: usize, shift: f64) {
         let values = &values[..len];
         let mut groups = values.chunks_exact(LANES);
         for group in &mut groups {
-            for (lane, x) in group.iter().enumerate() {
-                self.observe_one(lane, *x, shift);
+            let group: &[f64; LANES] = group.try_into().expect("chunks_exact gives LANES values");
+            self.observe_lanes::<CAREFUL>(group, shift);
+        }
+        let rest = groups.remainder();
+        if !rest.is_empty() {
+            // A partial group: the missing lanes are given NaN, which the careful path skips,
+            // and are taken off its NaN count again.
+            let mut group = [f64::NAN; LANES];
+            group[..rest.len()].copy_from_slice(rest);
+            self.observe_lanes::<true>(&group, shift);
+            for count in &mut self.nan[rest.len()..] {
+                *count -= 1.0;
             }
         }
-        for (lane, x) in groups.remainder().iter().enumerate() {
-            self.observe_one(lane, *x, shift);
-        }
         self.observed += len as u64;
+    }
+
+    /// One value per lane, each statistic a separate element-wise update so that the compiler
+    /// keeps it in one SIMD register.
+    #[inline(always)]
+    fn observe_lanes<const CAREFUL: bool>(&mut self, x: &[f64; LANES], shift: f64) {
+        let deviation: [f64; LANES] = std::array::from_fn(|l| {
+            if CAREFUL && x[l].is_nan() {
+                0.0
+            } else {
+                x[l] - shift
+            }
+        });
+        let sums = self.shifted_sum.iter_mut().zip(&mut self.shifted_squares);
+        for ((sum, squares), d) in sums.zip(deviation) {
+            *sum += d;
+            *squares += d * d;
+        }
+        for ((min, max), v) in self.min.iter_mut().zip(&mut self.max).zip(x) {
+            *min = if *v < *min { *v } else { *min };
+            *max = if *v > *max { *v } else { *max };
+        }
+        if CAREFUL {
+            for (count, v) in self.nan.iter_mut().zip(x) {
+                *count += if v.is_nan() { 1.0 } else { 0.0 };
+            }
+        }
+    }
+
+    /// Whether the fast path met a NaN (or +inf and -inf in one lane), so the block must be
+    /// computed again with [`observe::<true>`](LaneStats::observe).
+    pub fn needs_careful_pass(&self) -> bool {
+        self.shifted_sum
+            .iter()
+            .chain(&self.shifted_squares)
+            .any(|v| v.is_nan())
     }
 }
 
@@ -141,9 +171,10 @@ pub struct Accumulator {
     /// Values that were not NaN.
     pub count: u64,
     pub nan: u64,
-    pub sum: ExactSum,
-    /// The sum of `x - shift`, where `shift` is one value per job close to the mean, so the
-    /// variance comes from small numbers instead of cancelling large ones.
+    /// One value per job close to the mean. The sums are of `x - shift`: their rounding inside a
+    /// block then scales with the spread of the values, not their size, and the variance comes
+    /// from small numbers instead of cancelling large ones.
+    pub shift: f64,
     pub shifted_sum: ExactSum,
     pub shifted_squares: ExactSum,
     pub min: f64,
@@ -161,11 +192,11 @@ fn total_max(a: f64, b: f64) -> f64 {
 }
 
 impl Accumulator {
-    pub fn new(histogram: Option<HistogramSpec>) -> Self {
+    pub fn new(shift: f64, histogram: Option<HistogramSpec>) -> Self {
         Accumulator {
             count: 0,
             nan: 0,
-            sum: ExactSum::default(),
+            shift,
             shifted_sum: ExactSum::default(),
             shifted_squares: ExactSum::default(),
             min: f64::INFINITY,
@@ -177,14 +208,13 @@ impl Accumulator {
     /// Takes in the statistics of a finished block and resets them for the next one.
     pub fn absorb_block(&mut self, lanes: &mut LaneStats) {
         for lane in 0..LANES {
-            self.sum.add(lanes.sum[lane]);
             self.shifted_sum.add(lanes.shifted_sum[lane]);
             self.shifted_squares.add(lanes.shifted_squares[lane]);
             self.min = total_min(self.min, lanes.min[lane]);
             self.max = total_max(self.max, lanes.max[lane]);
-            self.nan += lanes.nan[lane];
         }
-        let nan: u64 = lanes.nan.iter().sum();
+        let nan = lanes.nan.iter().sum::<f64>() as u64;
+        self.nan += nan;
         self.count += lanes.observed - nan;
         *lanes = LaneStats::new();
     }
@@ -192,7 +222,11 @@ impl Accumulator {
     pub fn merge(&mut self, other: &Accumulator) {
         self.count += other.count;
         self.nan += other.nan;
-        self.sum.merge(&other.sum);
+        debug_assert_eq!(
+            self.shift.to_bits(),
+            other.shift.to_bits(),
+            "partials of one job"
+        );
         self.shifted_sum.merge(&other.shifted_sum);
         self.shifted_squares.merge(&other.shifted_squares);
         self.min = total_min(self.min, other.min);
@@ -208,10 +242,10 @@ mod tests {
     use super::*;
 
     fn accumulate(blocks: &[&[f64]], shift: f64) -> Accumulator {
-        let mut acc = Accumulator::new(None);
+        let mut acc = Accumulator::new(shift, None);
         for block in blocks {
             let mut lanes = LaneStats::new();
-            lanes.observe(block, block.len(), shift);
+            lanes.observe::<true>(block, block.len(), shift);
             acc.absorb_block(&mut lanes);
         }
         acc
@@ -229,6 +263,25 @@ mod tests {
         assert_eq!(forward.count, 60);
         assert_eq!(forward.nan, 1);
         assert_eq!(forward.max, 1e6 + 1.9000000000000001);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_careful_path_unless_it_asks_for_it() {
+        let values: Vec<f64> = (0..77).map(|i| (i as f64 * 0.37).cos() * 1e3).collect();
+        let mut fast = LaneStats::new();
+        fast.observe::<false>(&values, values.len(), 1.5);
+        assert!(!fast.needs_careful_pass());
+        let mut careful = LaneStats::new();
+        careful.observe::<true>(&values, values.len(), 1.5);
+        let (mut a, mut b) = (Accumulator::new(1.5, None), Accumulator::new(1.5, None));
+        a.absorb_block(&mut fast);
+        b.absorb_block(&mut careful);
+        assert_eq!(a, b);
+        let mut with_nan = values.clone();
+        with_nan[40] = f64::NAN;
+        let mut fast = LaneStats::new();
+        fast.observe::<false>(&with_nan, with_nan.len(), 1.5);
+        assert!(fast.needs_careful_pass());
     }
 
     #[test]

@@ -21,11 +21,12 @@ pub struct Summary {
 impl Summary {
     pub fn from_accumulator(acc: &Accumulator) -> Summary {
         let n = acc.count;
-        let sum = acc.sum.to_double_double();
         let count = DoubleDouble::from(n as f64);
-        let mean = (n > 0).then(|| (sum / count).to_f64());
+        let shifted = acc.shifted_sum.to_double_double();
+        let shift = DoubleDouble::from(acc.shift);
+        let sum = shift * count + shifted;
+        let mean = (n > 0).then(|| (shift + shifted / count).to_f64());
         let variance = (n > 1).then(|| {
-            let shifted = acc.shifted_sum.to_double_double();
             let squares = acc.shifted_squares.to_double_double();
             let centred = squares - shifted * shifted / count;
             let var = centred / DoubleDouble::from((n - 1) as f64);
@@ -55,9 +56,9 @@ mod tests {
     use crate::reduce::LaneStats;
 
     fn summary_of(values: &[f64], shift: f64) -> Summary {
-        let mut acc = Accumulator::new(None);
+        let mut acc = Accumulator::new(shift, None);
         let mut lanes = LaneStats::new();
-        lanes.observe(values, values.len(), shift);
+        lanes.observe::<true>(values, values.len(), shift);
         acc.absorb_block(&mut lanes);
         Summary::from_accumulator(&acc)
     }
