@@ -110,14 +110,22 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    /// The first chunk of block 0, e.g. to choose the variance shift.
-    pub fn first_values(&mut self, samples: u64) -> Vec<f64> {
-        let len = samples.min(CHUNK as u64) as usize;
+    /// The values of the first `count` samples (at most one block), e.g. to choose the variance
+    /// shift.
+    pub fn first_values(&mut self, count: u64) -> Vec<f64> {
+        let count = count.min(BLOCK_SAMPLES);
         for (lanes, key) in self.lanes.iter_mut().zip(&self.program.stream_keys) {
             lanes.seed(*key, 0);
         }
-        eval_chunk(self, 0);
-        self.registers[self.program.output][..len].to_vec()
+        let mut values = Vec::with_capacity(count as usize);
+        let mut start = 0;
+        while start < count {
+            eval_chunk(self, start);
+            let len = (count - start).min(CHUNK as u64) as usize;
+            values.extend_from_slice(&self.registers[self.program.output][..len]);
+            start += CHUNK as u64;
+        }
+        values
     }
 }
 

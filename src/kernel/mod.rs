@@ -14,16 +14,20 @@ pub use program::Program;
 pub struct Kernel {
     pub program: Program,
     pub isa: Isa,
-    /// A value near the mean, subtracted before squaring so the variance is computed from small
-    /// deviations. It is a function of the job alone (the mean of the finite values among the
-    /// first samples), so every thread, rank and array task uses the same one.
+    /// A value near the mean, subtracted before summing so the sums are of small deviations.
+    /// It is a function of the job alone (the mean of the finite values among the first
+    /// [`SHIFT_SAMPLES`] samples), so every thread, rank and array task uses the same one.
     pub shift: f64,
 }
+
+/// How many of the first samples choose the shift; part of the definition of the results.
+pub const SHIFT_SAMPLES: u64 = 256;
 
 impl Kernel {
     pub fn new(spec: &JobSpec, isa: Isa) -> Kernel {
         let program = program::compile(&spec.compute, spec.seed);
-        let first = Evaluator::new(&program, Isa::Portable).first_values(spec.compute.samples);
+        let first = Evaluator::new(&program, Isa::Portable)
+            .first_values(SHIFT_SAMPLES.min(spec.compute.samples));
         let finite: Vec<f64> = first.into_iter().filter(|v| v.is_finite()).collect();
         let shift = if finite.is_empty() {
             0.0
@@ -36,5 +40,26 @@ impl Kernel {
             isa,
             shift,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobfile;
+
+    #[test]
+    fn the_shift_is_the_mean_of_the_first_256_samples() {
+        let text = "name: t\ncompute:\n  samples: 10000\n  vars:\n    i: index()\n  expr: i\n";
+        let kernel = Kernel::new(&jobfile::parse(text).unwrap(), Isa::Portable);
+        assert_eq!(kernel.shift, 127.5);
+        let short = text.replace("10000", "10");
+        assert_eq!(
+            Kernel::new(&jobfile::parse(&short).unwrap(), Isa::Portable).shift,
+            4.5
+        );
+        let nan_first = text.replace("expr: i", "expr: where(i < 100, 0/0, i)");
+        let kernel = Kernel::new(&jobfile::parse(&nan_first).unwrap(), Isa::Portable);
+        assert_eq!(kernel.shift, (100.0 + 255.0) / 2.0);
     }
 }

