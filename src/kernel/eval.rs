@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::distribution;
 use super::program::{
-    BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary,
+    Arith, BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary,
 };
 use super::rng::{BLOCK_SAMPLES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
@@ -84,7 +84,7 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             program,
             isa,
-            registers: vec![[0.0; CHUNK]; program.registers()],
+            registers: constant_registers(program),
             lanes: vec![Lanes::default(); program.stream_keys.len()],
         }
     }
@@ -127,6 +127,15 @@ impl<'p> Evaluator<'p> {
         }
         values
     }
+}
+
+/// All registers, with the constant ones filled in once and for all.
+fn constant_registers(program: &Program) -> Vec<Register> {
+    let mut registers = vec![[0.0; CHUNK]; program.registers()];
+    for (register, value) in registers.iter_mut().zip(&program.constants) {
+        register.fill(*value);
+    }
+    registers
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -216,6 +225,13 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
             Instruction::Binary {
                 kind, left, right, ..
             } => binary(kind, left, right, inputs, out),
+            Instruction::Fused {
+                outer,
+                inner,
+                args,
+                inner_first,
+                ..
+            } => fused(outer, inner, inner_first, args.map(|r| &inputs[r]), out),
             Instruction::Select {
                 condition,
                 if_true,
@@ -307,6 +323,11 @@ fn binary(
     inputs: &[Register],
     out: &mut Register,
 ) {
+    if let (BinaryKind::Op(BinaryOp::Mul), Operand::Register(x)) = (kind, left)
+        && left == right
+    {
+        return map1(&inputs[x], out, |v| v * v);
+    }
     let (a, b) = (operand(inputs, left), operand(inputs, right));
     match kind {
         BinaryKind::Op(BinaryOp::Add) => map2(a, b, out, |x, y| x + y),
@@ -324,6 +345,46 @@ fn binary(
         BinaryKind::Function(Function::Min) => map2(a, b, out, semantics::min),
         BinaryKind::Function(Function::Max) => map2(a, b, out, semantics::max),
         other => map2(a, b, out, |x, y| apply_binary(other, x, y)),
+    }
+}
+
+/// `outer(inner(a, b), c)` (or `outer(c, inner(a, b))`) in one loop, one specialised loop per
+/// combination so that each vectorises.
+#[inline(always)]
+fn fused(
+    outer: Arith,
+    inner: Arith,
+    inner_first: bool,
+    [a, b, c]: [&Register; 3],
+    out: &mut Register,
+) {
+    #[inline(always)]
+    fn run(
+        a: &Register,
+        b: &Register,
+        c: &Register,
+        out: &mut Register,
+        f: impl Fn(f64, f64, f64) -> f64,
+    ) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = f(a[j], b[j], c[j]);
+        }
+    }
+    macro_rules! combinations {
+        ($($outer:ident $o:tt, $inner:ident $i:tt;)*) => {
+            match (outer, inner, inner_first) {
+                $(
+                    (Arith::$outer, Arith::$inner, true) => run(a, b, c, out, |x, y, z| (x $i y) $o z),
+                    (Arith::$outer, Arith::$inner, false) => run(a, b, c, out, |x, y, z| z $o (x $i y)),
+                )*
+            }
+        };
+    }
+    combinations! {
+        Add +, Add +; Add +, Sub -; Add +, Mul *; Add +, Div /;
+        Sub -, Add +; Sub -, Sub -; Sub -, Mul *; Sub -, Div /;
+        Mul *, Add +; Mul *, Sub -; Mul *, Mul *; Mul *, Div /;
+        Div /, Add +; Div /, Sub -; Div /, Mul *; Div /, Div /;
     }
 }
 
@@ -368,6 +429,23 @@ mod tests {
                 assert_eq!(&results[0], other, "{expr}");
             }
         }
+    }
+
+    #[test]
+    fn fusion_does_not_change_bits() {
+        let text = "name: t\nseed: 3\ncompute:\n  samples: 5000\n  vars:\n    a: uniform(1, 2)\n    b: normal(0, 1)\n  expr: (a * 3 - b) / (b * b + 1) - (2 / a + b) * (a - 1 / b)\nreduce: [mean]\n";
+        let spec = jobfile::parse(text).unwrap();
+        let fused = compile(&spec.compute, spec.seed);
+        let plain = crate::kernel::program::compile_unfused(&spec.compute, spec.seed);
+        assert!(fused.instructions.len() < plain.instructions.len());
+        let run = |program: &Program| {
+            let mut ev = Evaluator::new(program, Isa::detect());
+            let mut acc = Accumulator::new(0.0, None);
+            ev.run_block(0, 0..BLOCK_SAMPLES, &mut acc);
+            ev.run_block(1, BLOCK_SAMPLES..5000, &mut acc);
+            acc
+        };
+        assert_eq!(run(&fused), run(&plain));
     }
 
     #[test]

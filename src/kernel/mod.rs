@@ -3,6 +3,7 @@
 
 pub mod distribution;
 pub mod eval;
+pub mod fuse;
 pub mod program;
 pub mod rng;
 

@@ -64,6 +64,38 @@ pub enum Instruction {
         if_true: Operand,
         if_false: Operand,
     },
+    /// `outer(inner(args[0], args[1]), args[2])`, or `outer(args[2], inner(...))` when
+    /// `!inner_first`: two arithmetic operations in one pass, the intermediate never stored.
+    /// The operations and their order are those of the two instructions it replaces, so the
+    /// bits are too. Every argument is a register (constants live in constant registers).
+    Fused {
+        dst: usize,
+        outer: Arith,
+        inner: Arith,
+        args: [usize; 3],
+        inner_first: bool,
+    },
+}
+
+/// The four operations fused instructions are made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl Arith {
+    pub fn of(kind: BinaryKind) -> Option<Arith> {
+        match kind {
+            BinaryKind::Op(BinaryOp::Add) => Some(Arith::Add),
+            BinaryKind::Op(BinaryOp::Sub) => Some(Arith::Sub),
+            BinaryKind::Op(BinaryOp::Mul) => Some(Arith::Mul),
+            BinaryKind::Op(BinaryOp::Div) => Some(Arith::Div),
+            _ => None,
+        }
+    }
 }
 
 impl Instruction {
@@ -74,15 +106,18 @@ impl Instruction {
             | Instruction::Splat { dst, .. }
             | Instruction::Unary { dst, .. }
             | Instruction::Binary { dst, .. }
-            | Instruction::Select { dst, .. } => dst,
+            | Instruction::Select { dst, .. }
+            | Instruction::Fused { dst, .. } => dst,
         }
     }
 }
 
 /// Every instruction writes a new register numbered above all it reads, so the evaluator can
-/// borrow inputs and output without aliasing.
+/// borrow inputs and output without aliasing. Registers `0..constants.len()` hold constants,
+/// filled once per evaluator; instruction `i` writes register `constants.len() + i`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
+    pub constants: Vec<f64>,
     pub instructions: Vec<Instruction>,
     pub output: usize,
     /// Stream keys of the random vars, indexed by `Draw::stream`.
@@ -93,7 +128,7 @@ pub struct Program {
 
 impl Program {
     pub fn registers(&self) -> usize {
-        self.instructions.len()
+        self.constants.len() + self.instructions.len()
     }
 }
 
@@ -129,9 +164,9 @@ struct Compiler<'s> {
     memo: HashMap<NodeKey, Operand>,
 }
 
-/// Compiles a validated compute section. Names were checked by validation, so every name
-/// refers to a constant or an earlier var.
-pub fn compile(spec: &ComputeSpec, seed: u64) -> Program {
+/// Compiles a validated compute section, without fusing instructions. Names were checked by
+/// validation, so every name refers to a constant or an earlier var.
+pub fn compile_unfused(spec: &ComputeSpec, seed: u64) -> Program {
     let mut compiler = Compiler {
         spec,
         seed,
@@ -145,10 +180,23 @@ pub fn compile(spec: &ComputeSpec, seed: u64) -> Program {
         Operand::Constant(value) => compiler.push(|dst| Instruction::Splat { dst, value }),
     };
     Program {
+        constants: Vec::new(),
         instructions: compiler.instructions,
         output,
         stream_keys: compiler.stream_keys,
         stream_names: compiler.stream_names,
+    }
+}
+
+/// The program as run: compiled, then fused.
+pub fn compile(spec: &ComputeSpec, seed: u64) -> Program {
+    let plain = compile_unfused(spec, seed);
+    let (constants, instructions, output) = super::fuse::fuse(plain.instructions, plain.output);
+    Program {
+        constants,
+        instructions,
+        output,
+        ..plain
     }
 }
 
@@ -207,7 +255,7 @@ impl Compiler<'_> {
         operand
     }
 
-    fn expression(&mut self, expr: &Expr) -> Operand {
+    fn expression<'e>(&mut self, expr: &'e Expr) -> Operand {
         match expr {
             Expr::Number(value) => Operand::Constant(*value),
             Expr::Name(name, _) => match semantics::constant(name) {
@@ -219,9 +267,22 @@ impl Compiler<'_> {
                 self.unary(UnaryKind::Op(*op), arg)
             }
             Expr::Binary(op, left, right) => {
+                // `-x + y` is `y - x`, `x + -y` is `x - y` and `x - -y` is `x + y`, exactly, in
+                // IEEE arithmetic (signed zeros included): one instruction fewer.
+                let negated = |e: &'e Expr| match e {
+                    Expr::Unary(UnaryOp::Neg, inner) => Some(&**inner),
+                    _ => None,
+                };
+                let (op, left, right): (BinaryOp, &Expr, &Expr) =
+                    match (op, negated(left), negated(right)) {
+                        (BinaryOp::Add, Some(x), _) => (BinaryOp::Sub, right, x),
+                        (BinaryOp::Add, None, Some(y)) => (BinaryOp::Sub, left, y),
+                        (BinaryOp::Sub, _, Some(y)) => (BinaryOp::Add, left, y),
+                        _ => (*op, left, right),
+                    };
                 let left = self.expression(left);
                 let right = self.expression(right);
-                self.binary(BinaryKind::Op(*op), left, right)
+                self.binary(BinaryKind::Op(op), left, right)
             }
             Expr::Call { function, args, .. } => {
                 let function =
@@ -363,10 +424,18 @@ mod tests {
             "a * (2 + 3) + sqrt(16)",
         );
         assert_eq!(p.stream_names, vec!["a".to_string()]);
-        assert!(p.instructions.iter().any(|i| matches!(
-            i,
-            Instruction::Binary { right: Operand::Constant(c), .. } if *c == 5.0
-        )));
+        assert_eq!(p.constants, vec![5.0, 4.0]);
+        assert!(matches!(
+            p.instructions[..],
+            [
+                Instruction::Draw { dst: 2, .. },
+                Instruction::Fused {
+                    dst: 3,
+                    args: [2, 0, 1],
+                    ..
+                }
+            ]
+        ));
         let p = program_of("    a: uniform(0, 1)", "pi * 2");
         assert_eq!(
             p.instructions,
@@ -387,22 +456,43 @@ mod tests {
     fn registers_only_read_lower_registers() {
         let p = program_of(
             "    a: uniform(0, 1)\n    i: index()\n    d: a * i - 1",
-            "where(d > 0, atan2(d, a), -d) + min(a, 1) + !a",
+            "where(d > 0, atan2(d, a), -d) + min(a, 1) + !a + (a * 3 - i) / (i + 2)",
+        );
+        assert!(
+            p.instructions
+                .iter()
+                .any(|i| matches!(i, Instruction::Fused { .. }))
         );
         for (n, instruction) in p.instructions.iter().enumerate() {
-            assert_eq!(instruction.dst(), n);
-            let reads: Vec<usize> = match *instruction {
-                Instruction::Unary { arg, .. } => vec![arg],
-                Instruction::Binary { left, right, .. } => [left, right]
-                    .into_iter()
-                    .filter_map(|o| match o {
-                        Operand::Register(r) => Some(r),
-                        Operand::Constant(_) => None,
-                    })
-                    .collect(),
-                _ => vec![],
-            };
-            assert!(reads.iter().all(|r| *r < n));
+            assert_eq!(instruction.dst(), p.constants.len() + n);
+            let reads = super::super::fuse::reads(instruction);
+            assert!(
+                reads.iter().all(|r| *r < instruction.dst()),
+                "{instruction:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn negation_folds_into_subtraction() {
+        for expr in ["-a + b", "b + -a", "b - -a"] {
+            let text = format!(
+                "name: t\ncompute:\n  samples: 1\n  vars:\n    a: uniform(0, 1)\n    b: uniform(0, 1)\n  expr: \"{expr}\"\n"
+            );
+            let plain = compile_unfused(&crate::jobfile::parse(&text).unwrap().compute, 1);
+            assert_eq!(
+                plain.instructions.len(),
+                3,
+                "{expr}: {:?}",
+                plain.instructions
+            );
+            assert!(!plain.instructions.iter().any(|i| matches!(
+                i,
+                Instruction::Unary {
+                    kind: UnaryKind::Op(UnaryOp::Neg),
+                    ..
+                }
+            )));
         }
     }
 }
