@@ -144,7 +144,7 @@ impl Lanes {
         for group in out.chunks_exact_mut(LANES) {
             let output: [u64; LANES] = std::array::from_fn(|l| {
                 let sum = s0[l].wrapping_add(s3[l]);
-                ((sum << 23) | (sum >> 41)).wrapping_add(s0[l])
+                sum.rotate_left(23).wrapping_add(s0[l])
             });
             let t: [u64; LANES] = std::array::from_fn(|l| s1[l] << 17);
             s2 = std::array::from_fn(|l| s2[l] ^ s0[l]);
@@ -152,7 +152,7 @@ impl Lanes {
             s1 = std::array::from_fn(|l| s1[l] ^ s2[l]);
             s0 = std::array::from_fn(|l| s0[l] ^ s3[l]);
             s2 = std::array::from_fn(|l| s2[l] ^ t[l]);
-            s3 = std::array::from_fn(|l| (s3[l] << 45) | (s3[l] >> 19));
+            s3 = std::array::from_fn(|l| s3[l].rotate_left(45));
             for (slot, value) in group.iter_mut().zip(output) {
                 *slot = convert(value);
             }
