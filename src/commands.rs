@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::diagnostic::AppError;
-use crate::executor::local;
+use crate::executor::{launcher, local};
 use crate::jobfile::{self, quantity};
 use crate::kernel::{Isa, Kernel};
 use crate::plan::{self, Plan};
@@ -25,6 +25,8 @@ pub struct Overrides {
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
+    /// Run as an MPI rank even if no launcher is detected (e.g. a singleton).
+    pub force_mpi: bool,
 }
 
 /// Loads and validates the job, then applies the overrides with the same checks.
@@ -83,17 +85,37 @@ pub fn choose_isa() -> Result<Isa, AppError> {
 }
 
 pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String, AppError> {
+    let launch = launcher::current().filter(|l| l.size > 1 || output.force_mpi);
+    if launch.is_none() && output.force_mpi && !cfg!(feature = "mpi") {
+        return Err(no_mpi_support("--mpi was given"));
+    }
+    if let Some(launch) = &launch
+        && !cfg!(feature = "mpi")
+    {
+        return Err(no_mpi_support(&format!(
+            "it is running as rank {} of {} ({}={})",
+            launch.rank, launch.size, launch.source, launch.size
+        )));
+    }
     let spec = load_job(path, overrides)?;
     let started = Instant::now();
     let kernel = Kernel::new(&spec, choose_isa()?);
     let threads = threads_for(&spec);
-    let whole = plan::slice(spec.compute.samples, 1, 0);
-    let progress = Progress::new(spec.compute.samples, !output.quiet);
-    let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
-    progress.finish();
+    let (ranks, acc) = if launch.is_some() || output.force_mpi {
+        match run_mpi(&spec, &kernel, threads, output)? {
+            Some(result) => result,
+            None => return Ok(String::new()),
+        }
+    } else {
+        let whole = plan::slice(spec.compute.samples, 1, 0);
+        let progress = Progress::new(spec.compute.samples, !output.quiet);
+        let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
+        progress.finish();
+        (1, acc)
+    };
     let report = RunReport {
         spec: &spec,
-        ranks: 1,
+        ranks,
         threads,
         summary: Summary::from_accumulator(&acc),
         histogram: acc.histogram,
@@ -104,6 +126,53 @@ pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String,
     } else {
         report.to_table()
     })
+}
+
+fn no_mpi_support(why: &str) -> AppError {
+    AppError::Usage(format!(
+        "this hpcsub was built without MPI support, but {why}; it will not run the whole job once \
+         per rank. Build the MPI version with `cargo build --release --features mpi` (it needs \
+         `apt-get install openmpi-bin libopenmpi-dev libclang-dev`)"
+    ))
+}
+
+/// The MPI run: `Some((ranks, total))` on rank 0, `None` on the other ranks, which print nothing.
+#[cfg(feature = "mpi")]
+fn run_mpi(
+    spec: &JobSpec,
+    kernel: &Kernel,
+    threads: usize,
+    output: Output,
+) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
+    let cpus = available_cpus();
+    let is_root = launcher::current().is_none_or(|l| l.rank == 0);
+    if is_root && threads > cpus {
+        eprintln!(
+            "warning: each rank runs {threads} threads but may use only {cpus} CPU{}: the launcher bound it \
+             (Open MPI binds each rank to one core when there are 2 or fewer). Run `mpirun --bind-to none ...`, \
+             or give each rank cores with `--map-by slot:PE={threads}`.",
+            if cpus == 1 { "" } else { "s" }
+        );
+    }
+    let outcome = crate::executor::mpi::run(spec, kernel, threads, !output.quiet)?;
+    Ok(outcome.accumulator.map(|acc| (outcome.size, acc)))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn run_mpi(
+    _: &JobSpec,
+    _: &Kernel,
+    _: usize,
+    _: Output,
+) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
+    Err(no_mpi_support("an MPI run was asked for"))
+}
+
+/// Whether this process is a rank other than 0 of a launched job: such ranks stay quiet about
+/// problems every rank finds alike (a bad job file), so the user sees one message, not one per
+/// rank.
+pub fn is_secondary_rank() -> bool {
+    launcher::current().is_some_and(|l| l.size > 1 && l.rank > 0)
 }
 
 pub fn check(path: &Path, overrides: &Overrides, json: bool) -> Result<String, AppError> {

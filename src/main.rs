@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Run a job here, on all cores (or --threads).
     #[command(
-        after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json"
+        after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json\n  mpirun -n 4 hpcsub run jobs/quadratic.yaml --threads 2   # MPI build: 4 ranks x 2 threads"
     )]
     Run {
         #[command(flatten)]
@@ -33,6 +33,9 @@ enum Command {
         /// Do not show the progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Run as an MPI rank even if no MPI launcher is detected (needs the `mpi` build).
+        #[arg(long)]
+        mpi: bool,
     },
     /// Validate a job file and print its plan: slices, threads, blocks, memory.
     #[command(
@@ -78,12 +81,18 @@ impl JobArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Command::Run { job, json, quiet } => commands::run(
+        Command::Run {
+            job,
+            json,
+            quiet,
+            mpi,
+        } => commands::run(
             &job.job,
             &job.overrides(),
             Output {
                 json: *json,
                 quiet: *quiet,
+                force_mpi: *mpi,
             },
         ),
         Command::Check { job, json } => commands::check(&job.job, &job.overrides(), *json),
@@ -91,11 +100,15 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(text) => {
-            println!("{}", text.trim_end());
+            if !text.is_empty() {
+                println!("{}", text.trim_end());
+            }
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("{err}");
+            if !commands::is_secondary_rank() {
+                eprintln!("{err}");
+            }
             ExitCode::from(err.exit_code() as u8)
         }
     }

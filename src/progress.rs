@@ -11,12 +11,20 @@ use crate::report::human_count;
 
 pub struct Progress {
     done: AtomicU64,
+    /// Each sample counted here stands for this many of the job (rank 0 of an MPI job shows the
+    /// whole job from its own share).
+    scale: u64,
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
     /// A bar for `total` samples, shown only if `visible` and stderr is a terminal.
     pub fn new(total: u64, visible: bool) -> Progress {
+        Progress::scaled(total, 1, visible)
+    }
+
+    /// A bar for `total` samples that counts each sample done here `scale` times.
+    pub fn scaled(total: u64, scale: u64, visible: bool) -> Progress {
         let bar = (visible && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -32,6 +40,7 @@ impl Progress {
         });
         Progress {
             done: AtomicU64::new(0),
+            scale,
             bar,
         }
     }
@@ -46,7 +55,7 @@ impl Progress {
 
     pub fn refresh(&self) {
         if let Some(bar) = &self.bar {
-            bar.set_position(self.done.load(Ordering::Relaxed));
+            bar.set_position(self.done.load(Ordering::Relaxed).saturating_mul(self.scale));
         }
     }
 

@@ -251,6 +251,78 @@ impl Accumulator {
     }
 }
 
+/// The byte encoding that carries an accumulator between MPI ranks: fixed-width little-endian
+/// fields, so its length depends only on the job (the histogram's bins).
+impl Accumulator {
+    pub fn encoded_len(histogram: Option<HistogramSpec>) -> usize {
+        5 * 8 + 2 * ExactSum::ENCODED_BYTES + histogram.map_or(0, |h| (h.bins as usize + 2) * 8)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(Self::encoded_len(self.histogram.as_ref().map(|h| h.spec)));
+        for word in [
+            self.count,
+            self.nan,
+            self.shift.to_bits(),
+            self.min.to_bits(),
+            self.max.to_bits(),
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        self.shifted_sum.encode(&mut out);
+        self.shifted_squares.encode(&mut out);
+        if let Some(h) = &self.histogram {
+            for count in [h.underflow, h.overflow].iter().chain(&h.counts) {
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Rebuilds an accumulator from [`Accumulator::encode`]'s bytes, given the job's histogram.
+    pub fn decode(bytes: &[u8], histogram: Option<HistogramSpec>) -> Option<Accumulator> {
+        if bytes.len() != Self::encoded_len(histogram) {
+            return None;
+        }
+        let mut input = bytes;
+        let mut word = || -> Option<u64> {
+            let (head, rest) = input.split_at_checked(8)?;
+            input = rest;
+            Some(u64::from_le_bytes(head.try_into().ok()?))
+        };
+        let (count, nan, shift, min, max) = (word()?, word()?, word()?, word()?, word()?);
+        let mut rest = &bytes[5 * 8..];
+        let shifted_sum = ExactSum::decode(&mut rest)?;
+        let shifted_squares = ExactSum::decode(&mut rest)?;
+        let mut words = rest
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        let histogram = match histogram {
+            Some(spec) => {
+                let (underflow, overflow) = (words.next()?, words.next()?);
+                Some(Histogram {
+                    spec,
+                    counts: words.collect(),
+                    underflow,
+                    overflow,
+                })
+            }
+            None => None,
+        };
+        Some(Accumulator {
+            count,
+            nan,
+            shift: f64::from_bits(shift),
+            shifted_sum,
+            shifted_squares,
+            min: f64::from_bits(min),
+            max: f64::from_bits(max),
+            histogram,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +378,25 @@ mod tests {
         assert_eq!(minus_first.min.to_bits(), (-0.0f64).to_bits());
         assert_eq!(plus_first.max.to_bits(), 0.0f64.to_bits());
         assert_eq!(minus_first.max.to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let spec = HistogramSpec {
+            bins: 3,
+            low: 0.0,
+            high: 1.0,
+        };
+        let mut acc = accumulate(&[&[0.5, -0.0, f64::NAN, 7.0]], 0.25);
+        let mut h = Histogram::new(spec);
+        h.observe(&[0.1, 0.9, 2.0], 3);
+        acc.histogram = Some(h);
+        let bytes = acc.encode();
+        assert_eq!(bytes.len(), Accumulator::encoded_len(Some(spec)));
+        assert_eq!(Accumulator::decode(&bytes, Some(spec)), Some(acc.clone()));
+        assert_eq!(Accumulator::decode(&bytes[1..], Some(spec)), None);
+        acc.histogram = None;
+        assert_eq!(Accumulator::decode(&acc.encode(), None), Some(acc));
     }
 
     #[test]

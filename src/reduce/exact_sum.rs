@@ -161,6 +161,41 @@ impl ExactSum {
         if negative { -total } else { total }
     }
 
+    /// Bytes that rebuild this sum exactly with [`ExactSum::decode`]: the carried limbs, little
+    /// endian, then the special values.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut carried = self.clone();
+        carried.carry();
+        for limb in carried.limbs {
+            out.extend_from_slice(&limb.to_le_bytes());
+        }
+        out.push(
+            u8::from(self.positive_infinity)
+                | (u8::from(self.negative_infinity) << 1)
+                | (u8::from(self.nan) << 2),
+        );
+    }
+
+    pub const ENCODED_BYTES: usize = LIMBS * 8 + 1;
+
+    /// Reads what [`ExactSum::encode`] wrote from the front of `input`, advancing it.
+    pub fn decode(input: &mut &[u8]) -> Option<ExactSum> {
+        if input.len() < Self::ENCODED_BYTES {
+            return None;
+        }
+        let (bytes, rest) = input.split_at(Self::ENCODED_BYTES);
+        *input = rest;
+        let mut sum = ExactSum::default();
+        for (limb, chunk) in sum.limbs.iter_mut().zip(bytes.chunks_exact(8)) {
+            *limb = i64::from_le_bytes(chunk.try_into().ok()?);
+        }
+        let flags = bytes[LIMBS * 8];
+        sum.positive_infinity = flags & 1 != 0;
+        sum.negative_infinity = flags & 2 != 0;
+        sum.nan = flags & 4 != 0;
+        Some(sum)
+    }
+
     /// The sum rounded to `f64`.
     pub fn value(&self) -> f64 {
         self.to_double_double().to_f64()
@@ -220,6 +255,18 @@ mod tests {
             s.add(1.5);
         }
         assert_eq!(s.value(), 15.0);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let s = sum_of(&[1e300, -3.5, f64::from_bits(1), f64::INFINITY]);
+        let mut bytes = Vec::new();
+        s.encode(&mut bytes);
+        assert_eq!(bytes.len(), ExactSum::ENCODED_BYTES);
+        let mut input = &bytes[..];
+        assert_eq!(ExactSum::decode(&mut input), Some(s));
+        assert!(input.is_empty());
+        assert_eq!(ExactSum::decode(&mut &bytes[..10]), None);
     }
 
     proptest! {
