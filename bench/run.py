@@ -26,6 +26,8 @@ VENV = BENCH / ".venv"
 RESULTS = BENCH / "results"
 HPCSUB = ROOT / "target" / "release" / "hpcsub"
 FUSED = BENCH / "fused" / "target" / "release" / "fused-quadratic"
+HPCSUB_MPI = ROOT / "target" / "mpi" / "release" / "hpcsub"
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 
 def sh(cmd, **kw):
@@ -35,6 +37,8 @@ def sh(cmd, **kw):
 
 def setup():
     sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    if shutil.which("mpirun"):
+        sh(["cargo", "build", "--release", "--quiet", "--features", "mpi", "--target-dir", "target/mpi"], cwd=ROOT)
     env = dict(os.environ, RUSTFLAGS="-C target-cpu=native")
     sh(["cargo", "build", "--release", "--quiet"], cwd=BENCH / "fused", env=env)
     python = VENV / "bin" / "python"
@@ -76,6 +80,15 @@ def main():
         "fused Rust loop (target-cpu=native), 2 threads": ([str(FUSED), str(n), "2"], 2, args.repeat),
         "fused Rust loop (target-cpu=native), 1 thread": ([str(FUSED), str(n), "1"], 1, args.repeat),
     }
+    if shutil.which("mpirun"):
+        mpi = lambda ranks, threads, *opts: (
+            ["mpirun", *opts, "-n", str(ranks), str(HPCSUB_MPI), "run", str(job), "--mpi", "--json", "-q",
+             "--samples", str(n), "--threads", str(threads)]
+        )
+        ob1 = dict(MPI_ENV, OMPI_MCA_pml="ob1")
+        tools["hpcsub MPI: mpirun -n 2 (bound to a core each) x 1 thread"] = (mpi(2, 1), 2, args.repeat, ob1)
+        tools["hpcsub MPI: mpirun -n 1 --bind-to none x 2 threads"] = (mpi(1, 2, "--bind-to", "none"), 2, args.repeat, ob1)
+        tools["hpcsub MPI: mpirun -n 2 (default binding) x 2 threads"] = (mpi(2, 2), 2, args.repeat, ob1)
     if not args.quick:
         slow = max(2, args.repeat // 2)
         tools["numpy (tutorial code)"] = ([str(python), str(BENCH / "numpy_quadratic.py"), str(n)], 1, slow)
@@ -84,9 +97,9 @@ def main():
 
     runs = {name: [] for name in tools}
     for round_ in range(args.repeat):
-        for name, (cmd, _, repeats) in tools.items():
+        for name, (cmd, _, repeats, *env) in tools.items():
             if round_ < repeats:
-                wall, rss, out = measure(cmd)
+                wall, rss, out = measure(cmd, env[0] if env else None)
                 runs[name].append({"wall_s": wall, "peak_rss_mib": rss, "stdout": out})
                 print(f"  {name}: {wall:.3f} s, {rss:.0f} MiB", flush=True)
 
@@ -95,6 +108,11 @@ def main():
     check = [str(HPCSUB), "check", str(job)]
     startup = sorted(measure(tiny)[0] for _ in range(30))
     checks = sorted(measure(check)[0] for _ in range(30))
+    mpi_startup = {}
+    if shutil.which("mpirun"):
+        tiny_mpi = ["mpirun", "-n", "2", str(HPCSUB_MPI), "run", str(job), "--samples", "1", "--threads", "1", "-q", "--json"]
+        mpi_startup["OMPI_MCA_pml=ob1"] = sorted(measure(tiny_mpi, dict(MPI_ENV, OMPI_MCA_pml="ob1"))[0] for _ in range(10))
+        mpi_startup["Open MPI defaults"] = sorted(measure(tiny_mpi, MPI_ENV)[0] for _ in range(10))
 
     raw = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -103,6 +121,7 @@ def main():
         "runs": runs,
         "tiny_job_run_s": startup,
         "check_s": checks,
+        "mpi_tiny_job_s": mpi_startup,
     }
     stamp = raw["date"].replace(":", "").replace("-", "")
     (RESULTS / f"quadratic-{stamp}.json").write_text(json.dumps(raw, indent=1))
@@ -164,8 +183,13 @@ def render(raw, tools):
         f"- **Start-up**: `hpcsub run` of a 1-sample job takes {statistics.median(raw['tiny_job_run_s']) * 1e3:.1f} ms "
         f"(median of 30; best {raw['tiny_job_run_s'][0] * 1e3:.1f} ms; target under 20 ms).",
         f"- **`hpcsub check jobs/quadratic.yaml`** takes {statistics.median(raw['check_s']) * 1e3:.1f} ms (median of 30).",
-        "",
     ]
+    for setting, times in raw["mpi_tiny_job_s"].items():
+        lines.append(
+            f"- **MPI start-up, init, reduce and finalize**: `mpirun -n 2` of a 1-sample job takes "
+            f"{statistics.median(times) * 1e3:.0f} ms with {setting} (median of 10)."
+        )
+    lines.append("")
     profile = BENCH / "PROFILE.md"
     if profile.exists():
         lines.append(profile.read_text())

@@ -13,7 +13,7 @@ use super::program::{
 };
 use super::rng::{BLOCK_SAMPLES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
-use crate::reduce::{Accumulator, Histogram, LaneStats};
+use crate::reduce::{Accumulator, Histogram, LaneStats, Tracked};
 
 /// The instruction sets with their own compiled copy of the block loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +70,13 @@ type Register = [f64; CHUNK];
 pub struct Evaluator<'p> {
     program: &'p Program,
     isa: Isa,
+    tracked: Tracked,
     registers: Vec<Register>,
     lanes: Vec<Lanes>,
 }
 
 impl<'p> Evaluator<'p> {
-    pub fn new(program: &'p Program, isa: Isa) -> Self {
+    pub fn new(program: &'p Program, isa: Isa, tracked: Tracked) -> Self {
         assert!(
             isa.supported(),
             "the {} code path needs a CPU that has it",
@@ -84,6 +85,7 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             program,
             isa,
+            tracked,
             registers: constant_registers(program),
             lanes: vec![Lanes::default(); program.stream_keys.len()],
         }
@@ -152,7 +154,7 @@ fn run_block_avx2(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut
 
 #[inline(always)]
 fn run_block_body(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut Accumulator) {
-    let mut stats = LaneStats::new();
+    let mut stats = LaneStats::new(ev.tracked);
     pass::<false>(
         ev,
         block,
@@ -162,7 +164,7 @@ fn run_block_body(ev: &mut Evaluator, block: u64, samples: Range<u64>, acc: &mut
         acc.histogram.as_mut(),
     );
     if stats.needs_careful_pass() {
-        stats = LaneStats::new();
+        stats = LaneStats::new(ev.tracked);
         pass::<true>(ev, block, &samples, acc.shift, &mut stats, None);
     }
     acc.absorb_block(&mut stats);
@@ -404,7 +406,7 @@ mod tests {
             .into_iter()
             .filter(|isa| isa.supported())
             .map(|isa| {
-                let mut ev = Evaluator::new(&program, isa);
+                let mut ev = Evaluator::new(&program, isa, Tracked::ALL);
                 let mut acc = Accumulator::new(0.25, spec.reduce.histogram);
                 ev.run_block(0, 0..BLOCK_SAMPLES, &mut acc);
                 ev.run_block(1, BLOCK_SAMPLES..5000, &mut acc);
@@ -439,7 +441,7 @@ mod tests {
         let plain = crate::kernel::program::compile_unfused(&spec.compute, spec.seed);
         assert!(fused.instructions.len() < plain.instructions.len());
         let run = |program: &Program| {
-            let mut ev = Evaluator::new(program, Isa::detect());
+            let mut ev = Evaluator::new(program, Isa::detect(), Tracked::ALL);
             let mut acc = Accumulator::new(0.0, None);
             ev.run_block(0, 0..BLOCK_SAMPLES, &mut acc);
             ev.run_block(1, BLOCK_SAMPLES..5000, &mut acc);

@@ -7,6 +7,7 @@ pub mod fuse;
 pub mod program;
 pub mod rng;
 
+use crate::reduce::Tracked;
 use crate::spec::JobSpec;
 pub use eval::{Evaluator, Isa};
 pub use program::Program;
@@ -19,6 +20,8 @@ pub struct Kernel {
     /// It is a function of the job alone (the mean of the finite values among the first
     /// [`SHIFT_SAMPLES`] samples), so every thread, rank and array task uses the same one.
     pub shift: f64,
+    /// The lane statistics the job's reductions need.
+    pub tracked: Tracked,
 }
 
 /// How many of the first samples choose the shift; part of the definition of the results.
@@ -27,7 +30,7 @@ pub const SHIFT_SAMPLES: u64 = 256;
 impl Kernel {
     pub fn new(spec: &JobSpec, isa: Isa) -> Kernel {
         let program = program::compile(&spec.compute, spec.seed);
-        let first = Evaluator::new(&program, Isa::Portable)
+        let first = Evaluator::new(&program, Isa::Portable, Tracked::ALL)
             .first_values(SHIFT_SAMPLES.min(spec.compute.samples));
         let finite: Vec<f64> = first.into_iter().filter(|v| v.is_finite()).collect();
         let shift = if finite.is_empty() {
@@ -40,6 +43,7 @@ impl Kernel {
             program,
             isa,
             shift,
+            tracked: Tracked::for_statistics(&spec.reduce.statistics),
         }
     }
 }

@@ -8,7 +8,34 @@
 
 use super::exact_sum::ExactSum;
 use crate::kernel::rng::LANES;
-use crate::spec::HistogramSpec;
+use crate::spec::{HistogramSpec, Statistic};
+
+/// The lane statistics a job needs besides the sum of deviations: squares for `var`/`std`,
+/// extremes for `min`/`max`. What is computed does not depend on what is skipped, so the
+/// requested statistics have the same bits either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    pub squares: bool,
+    pub extremes: bool,
+}
+
+impl Tracked {
+    pub const ALL: Tracked = Tracked {
+        squares: true,
+        extremes: true,
+    };
+
+    pub fn for_statistics(statistics: &[Statistic]) -> Tracked {
+        Tracked {
+            squares: statistics
+                .iter()
+                .any(|s| matches!(s, Statistic::Var | Statistic::Std)),
+            extremes: statistics
+                .iter()
+                .any(|s| matches!(s, Statistic::Min | Statistic::Max)),
+        }
+    }
+}
 
 /// Per-lane statistics of the block being computed.
 ///
@@ -25,11 +52,13 @@ pub struct LaneStats {
     /// Counted in `f64` to stay in the floating-point SIMD domain; exact far beyond a block.
     nan: [f64; LANES],
     observed: u64,
+    tracked: Tracked,
 }
 
 impl LaneStats {
-    pub fn new() -> Self {
+    pub fn new(tracked: Tracked) -> Self {
         LaneStats {
+            tracked,
             shifted_sum: [0.0; LANES],
             shifted_squares: [0.0; LANES],
             min: [f64::INFINITY; LANES],
@@ -43,11 +72,26 @@ impl LaneStats {
     /// block, so value `j` belongs to lane `j % LANES`. `shift` is the job's variance shift.
     #[inline(always)]
     pub fn observe<const CAREFUL: bool>(&mut self, values: &[f64], len: usize, shift: f64) {
+        match (self.tracked.squares, self.tracked.extremes) {
+            (true, true) => self.observe_all::<CAREFUL, true, true>(values, len, shift),
+            (true, false) => self.observe_all::<CAREFUL, true, false>(values, len, shift),
+            (false, true) => self.observe_all::<CAREFUL, false, true>(values, len, shift),
+            (false, false) => self.observe_all::<CAREFUL, false, false>(values, len, shift),
+        }
+    }
+
+    #[inline(always)]
+    fn observe_all<const CAREFUL: bool, const SQUARES: bool, const EXTREMES: bool>(
+        &mut self,
+        values: &[f64],
+        len: usize,
+        shift: f64,
+    ) {
         let values = &values[..len];
         let mut groups = values.chunks_exact(LANES);
         for group in &mut groups {
             let group: &[f64; LANES] = group.try_into().expect("chunks_exact gives LANES values");
-            self.observe_lanes::<CAREFUL>(group, shift);
+            self.observe_lanes::<CAREFUL, SQUARES, EXTREMES>(group, shift);
         }
         let rest = groups.remainder();
         if !rest.is_empty() {
@@ -55,7 +99,7 @@ impl LaneStats {
             // and are taken off its NaN count again.
             let mut group = [f64::NAN; LANES];
             group[..rest.len()].copy_from_slice(rest);
-            self.observe_lanes::<true>(&group, shift);
+            self.observe_lanes::<true, SQUARES, EXTREMES>(&group, shift);
             for count in &mut self.nan[rest.len()..] {
                 *count -= 1.0;
             }
@@ -69,7 +113,11 @@ impl LaneStats {
     // iterators compiled to scalar code and made the whole kernel 2.7 times slower (measured).
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn observe_lanes<const CAREFUL: bool>(&mut self, x: &[f64; LANES], shift: f64) {
+    fn observe_lanes<const CAREFUL: bool, const SQUARES: bool, const EXTREMES: bool>(
+        &mut self,
+        x: &[f64; LANES],
+        shift: f64,
+    ) {
         let deviation: [f64; LANES] = std::array::from_fn(|l| {
             if CAREFUL && x[l].is_nan() {
                 0.0
@@ -80,22 +128,26 @@ impl LaneStats {
         for l in 0..LANES {
             self.shifted_sum[l] += deviation[l];
         }
-        for l in 0..LANES {
-            self.shifted_squares[l] += deviation[l] * deviation[l];
+        if SQUARES {
+            for l in 0..LANES {
+                self.shifted_squares[l] += deviation[l] * deviation[l];
+            }
         }
-        for l in 0..LANES {
-            self.min[l] = if x[l] < self.min[l] {
-                x[l]
-            } else {
-                self.min[l]
-            };
-        }
-        for l in 0..LANES {
-            self.max[l] = if x[l] > self.max[l] {
-                x[l]
-            } else {
-                self.max[l]
-            };
+        if EXTREMES {
+            for l in 0..LANES {
+                self.min[l] = if x[l] < self.min[l] {
+                    x[l]
+                } else {
+                    self.min[l]
+                };
+            }
+            for l in 0..LANES {
+                self.max[l] = if x[l] > self.max[l] {
+                    x[l]
+                } else {
+                    self.max[l]
+                };
+            }
         }
         if CAREFUL {
             for l in 0..LANES {
@@ -111,12 +163,6 @@ impl LaneStats {
             .iter()
             .chain(&self.shifted_squares)
             .any(|v| v.is_nan())
-    }
-}
-
-impl Default for LaneStats {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -230,7 +276,7 @@ impl Accumulator {
         let nan = lanes.nan.iter().sum::<f64>() as u64;
         self.nan += nan;
         self.count += lanes.observed - nan;
-        *lanes = LaneStats::new();
+        *lanes = LaneStats::new(lanes.tracked);
     }
 
     pub fn merge(&mut self, other: &Accumulator) {
@@ -330,7 +376,7 @@ mod tests {
     fn accumulate(blocks: &[&[f64]], shift: f64) -> Accumulator {
         let mut acc = Accumulator::new(shift, None);
         for block in blocks {
-            let mut lanes = LaneStats::new();
+            let mut lanes = LaneStats::new(Tracked::ALL);
             lanes.observe::<true>(block, block.len(), shift);
             acc.absorb_block(&mut lanes);
         }
@@ -354,10 +400,10 @@ mod tests {
     #[test]
     fn fast_path_agrees_with_careful_path_unless_it_asks_for_it() {
         let values: Vec<f64> = (0..77).map(|i| (i as f64 * 0.37).cos() * 1e3).collect();
-        let mut fast = LaneStats::new();
+        let mut fast = LaneStats::new(Tracked::ALL);
         fast.observe::<false>(&values, values.len(), 1.5);
         assert!(!fast.needs_careful_pass());
-        let mut careful = LaneStats::new();
+        let mut careful = LaneStats::new(Tracked::ALL);
         careful.observe::<true>(&values, values.len(), 1.5);
         let (mut a, mut b) = (Accumulator::new(1.5, None), Accumulator::new(1.5, None));
         a.absorb_block(&mut fast);
@@ -365,7 +411,7 @@ mod tests {
         assert_eq!(a, b);
         let mut with_nan = values.clone();
         with_nan[40] = f64::NAN;
-        let mut fast = LaneStats::new();
+        let mut fast = LaneStats::new(Tracked::ALL);
         fast.observe::<false>(&with_nan, with_nan.len(), 1.5);
         assert!(fast.needs_careful_pass());
     }

@@ -6,5 +6,5 @@ pub mod double_double;
 pub mod exact_sum;
 pub mod summary;
 
-pub use accumulator::{Accumulator, Histogram, LaneStats};
+pub use accumulator::{Accumulator, Histogram, LaneStats, Tracked};
 pub use summary::Summary;

@@ -53,11 +53,11 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reduce::LaneStats;
+    use crate::reduce::{LaneStats, Tracked};
 
     fn summary_of(values: &[f64], shift: f64) -> Summary {
         let mut acc = Accumulator::new(shift, None);
-        let mut lanes = LaneStats::new();
+        let mut lanes = LaneStats::new(Tracked::ALL);
         lanes.observe::<true>(values, values.len(), shift);
         acc.absorb_block(&mut lanes);
         Summary::from_accumulator(&acc)
