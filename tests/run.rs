@@ -271,3 +271,22 @@ fn the_documented_stream_definition_reproduces_samples() {
         );
     }
 }
+
+/// Skipping statistics the job does not ask for must not change the ones it does.
+#[test]
+fn unrequested_statistics_do_not_change_requested_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = std::fs::read_to_string(repo_path("jobs/quadratic.yaml")).unwrap();
+    let mean_only = all.replace("reduce: [mean, std, min, max]", "reduce: [mean]");
+    assert_ne!(all, mean_only);
+    let all = run_json(
+        &write_job(dir.path(), "all.yaml", &all),
+        &["--samples", "1M"],
+    );
+    let mean_only = run_json(
+        &write_job(dir.path(), "mean.yaml", &mean_only),
+        &["--samples", "1M"],
+    );
+    assert_eq!(all["result"]["mean"], mean_only["result"]["mean"]);
+    assert_eq!(mean_only["result"].as_object().unwrap().len(), 2);
+}
