@@ -85,24 +85,14 @@ pub fn choose_isa() -> Result<Isa, AppError> {
 }
 
 pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String, AppError> {
-    let launch = launcher::current().filter(|l| l.size > 1 || output.force_mpi);
-    if launch.is_none() && output.force_mpi && !cfg!(feature = "mpi") {
-        return Err(no_mpi_support("--mpi was given"));
-    }
-    if let Some(launch) = &launch
-        && !cfg!(feature = "mpi")
-    {
-        return Err(no_mpi_support(&format!(
-            "it is running as rank {} of {} ({}={})",
-            launch.rank, launch.size, launch.source, launch.size
-        )));
-    }
+    // A launch of one process (mpirun -n 1, a one-task Slurm step) needs no MPI.
+    let launch = launcher::current().filter(|l| l.size > 1);
     let spec = load_job(path, overrides)?;
     let started = Instant::now();
     let kernel = Kernel::new(&spec, choose_isa()?);
     let threads = threads_for(&spec);
     let (ranks, acc) = if launch.is_some() || output.force_mpi {
-        match run_mpi(&spec, &kernel, threads, output)? {
+        match run_mpi(&spec, &kernel, threads, output, launch.as_ref())? {
             Some(result) => result,
             None => return Ok(String::new()),
         }
@@ -128,14 +118,6 @@ pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String,
     })
 }
 
-fn no_mpi_support(why: &str) -> AppError {
-    AppError::Usage(format!(
-        "this hpcsub was built without MPI support, but {why}; it will not run the whole job once \
-         per rank. Build the MPI version with `cargo build --release --features mpi` (it needs \
-         `apt-get install openmpi-bin libopenmpi-dev libclang-dev`)"
-    ))
-}
-
 /// The MPI run: `Some((ranks, total))` on rank 0, `None` on the other ranks, which print nothing.
 #[cfg(feature = "mpi")]
 fn run_mpi(
@@ -143,10 +125,10 @@ fn run_mpi(
     kernel: &Kernel,
     threads: usize,
     output: Output,
+    launch: Option<&launcher::Launch>,
 ) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
     let cpus = available_cpus();
-    let is_root = launcher::current().is_none_or(|l| l.rank == 0);
-    if is_root && threads > cpus {
+    if launch.is_none_or(|l| l.rank == 0) && threads > cpus {
         eprintln!(
             "warning: each rank runs {threads} threads but may use only {cpus} CPU{}: the launcher bound it \
              (Open MPI binds each rank to one core when there are 2 or fewer). Run `mpirun --bind-to none ...`, \
@@ -158,14 +140,28 @@ fn run_mpi(
     Ok(outcome.accumulator.map(|acc| (outcome.size, acc)))
 }
 
+/// Without the `mpi` feature, an MPI run is refused: running the whole job once per rank would
+/// waste the allocation and print R answers.
 #[cfg(not(feature = "mpi"))]
 fn run_mpi(
     _: &JobSpec,
     _: &Kernel,
     _: usize,
     _: Output,
+    launch: Option<&launcher::Launch>,
 ) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
-    Err(no_mpi_support("an MPI run was asked for"))
+    let why = match launch {
+        Some(l) => format!(
+            "it is running as rank {} of {} ({}={})",
+            l.rank, l.size, l.source, l.size
+        ),
+        None => "--mpi was given".into(),
+    };
+    Err(AppError::Usage(format!(
+        "this hpcsub was built without MPI support, but {why}; it will not run the whole job once \
+         per rank. Build the MPI version with `cargo build --release --features mpi` (it needs \
+         `apt-get install openmpi-bin libopenmpi-dev libclang-dev`)"
+    )))
 }
 
 /// Whether this process is a rank other than 0 of a launched job: such ranks stay quiet about
