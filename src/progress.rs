@@ -1,47 +1,69 @@
-//! The progress bar: samples done, rate and ETA on stderr, only when stderr is a terminal.
-//! Workers count into an atomic; the bar is redrawn from it by the waiting thread, so the hot
-//! loop never touches the terminal.
+//! Progress on stderr: samples done, rate and ETA. A bar when stderr is a terminal; on rank 0 of
+//! an MPI job, whose stderr is a pipe to the launcher, a plain line every few seconds instead.
+//! Workers count into an atomic; the display is refreshed from it by the waiting thread, so the
+//! hot loop never touches the terminal.
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::report::human_count;
+
+/// How often a progress line is written when no bar can be drawn.
+const LINE_INTERVAL: Duration = Duration::from_secs(2);
+
+enum Display {
+    Bar(ProgressBar),
+    Lines {
+        total: u64,
+        started: Instant,
+        last: Mutex<Instant>,
+    },
+    Hidden,
+}
 
 pub struct Progress {
     done: AtomicU64,
     /// Each sample counted here stands for this many of the job (rank 0 of an MPI job shows the
     /// whole job from its own share).
     scale: u64,
-    bar: Option<ProgressBar>,
+    display: Display,
 }
 
 impl Progress {
     /// A bar for `total` samples, shown only if `visible` and stderr is a terminal.
     pub fn new(total: u64, visible: bool) -> Progress {
-        Progress::scaled(total, 1, visible)
+        let display = if visible && std::io::stderr().is_terminal() {
+            Display::Bar(bar(total))
+        } else {
+            Display::Hidden
+        };
+        Progress {
+            done: AtomicU64::new(0),
+            scale: 1,
+            display,
+        }
     }
 
-    /// A bar for `total` samples that counts each sample done here `scale` times.
-    pub fn scaled(total: u64, scale: u64, visible: bool) -> Progress {
-        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
-                )
-                .expect("the template is valid")
-                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{}", human_count(state.per_sec()));
-                }),
-            );
-            bar
-        });
+    /// Progress of a whole MPI job on its rank 0, from that rank's share: each sample done here
+    /// counts `scale` times. A bar on a terminal, otherwise a line every few seconds.
+    pub fn for_rank_zero(total: u64, scale: u64, visible: bool) -> Progress {
+        let display = match (visible, std::io::stderr().is_terminal()) {
+            (false, _) => Display::Hidden,
+            (true, true) => Display::Bar(bar(total)),
+            (true, false) => Display::Lines {
+                total,
+                started: Instant::now(),
+                last: Mutex::new(Instant::now()),
+            },
+        };
         Progress {
             done: AtomicU64::new(0),
             scale,
-            bar,
+            display,
         }
     }
 
@@ -54,14 +76,51 @@ impl Progress {
     }
 
     pub fn refresh(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done.load(Ordering::Relaxed).saturating_mul(self.scale));
+        let done = self.done.load(Ordering::Relaxed).saturating_mul(self.scale);
+        match &self.display {
+            Display::Bar(bar) => bar.set_position(done),
+            Display::Lines {
+                total,
+                started,
+                last,
+            } => {
+                let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if last.elapsed() >= LINE_INTERVAL {
+                    *last = Instant::now();
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let fraction = (done as f64 / *total as f64).min(1.0);
+                    let rate = done as f64 / elapsed.max(1e-9);
+                    let eta = (*total as f64 - done as f64).max(0.0) / rate.max(1e-9);
+                    eprintln!(
+                        "hpcsub: {:.0}% of {} samples, {}/s, ETA {:.0} s",
+                        fraction * 100.0,
+                        total,
+                        human_count(rate),
+                        eta
+                    );
+                }
+            }
+            Display::Hidden => {}
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Display::Bar(bar) = &self.display {
             bar.finish_and_clear();
         }
     }
+}
+
+fn bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
+        )
+        .expect("the template is valid")
+        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}", human_count(state.per_sec()));
+        }),
+    );
+    bar
 }

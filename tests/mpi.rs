@@ -160,11 +160,14 @@ fn a_killed_rank_ends_the_job_within_seconds() {
     assert!(!status.success());
 }
 
+/// Two ranks on this 2-CPU machine: with three oversubscribed ranks, Open MPI 4.1's mpirun
+/// itself hung or crashed in 2 of 25 trials while tearing the job down after the failed rank had
+/// exited (a launcher bug, documented in the README).
 #[test]
 fn a_rank_that_panics_aborts_the_job() {
     for _ in 0..3 {
         let output = output_within(
-            mpirun(3)
+            mpirun(2)
                 .arg(mpi_binary())
                 .args(["run", "-q", "--threads", "1", "--samples", "1M"])
                 .arg(repo_path("jobs/quadratic.yaml"))

@@ -40,7 +40,7 @@ pub fn run(
     let slice = plan::slice(spec.compute.samples, size, rank);
     // Rank 0 draws the bar for the whole job from its own share, scaled by the number of ranks.
     let progress = if rank == 0 {
-        Progress::scaled(spec.compute.samples, u64::from(size), show_progress)
+        Progress::for_rank_zero(spec.compute.samples, u64::from(size), show_progress)
     } else {
         Progress::hidden()
     };
