@@ -4,14 +4,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::diagnostic::AppError;
-use crate::executor::{launcher, local};
+use crate::executor::{launcher, local, task};
 use crate::jobfile::{self, quantity};
 use crate::kernel::{Isa, Kernel};
 use crate::plan::{self, Plan};
 use crate::progress::Progress;
-use crate::reduce::Summary;
+use crate::reduce::{Summary, gather};
 use crate::report::RunReport;
+use crate::run_dir::{RESULT_FILE, RunDir};
 use crate::spec::{JobSpec, MAX_THREADS};
+use crate::submit::{self, Scheduler};
 
 /// Values given on the command line that take precedence over the job file.
 #[derive(Clone, Debug, Default)]
@@ -235,4 +237,120 @@ fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
 
 pub fn schema() -> &'static str {
     include_str!("jobfile/schema.json")
+}
+
+pub fn submit(
+    path: &Path,
+    scheduler: Scheduler,
+    run_dir: Option<&Path>,
+    dry_run: bool,
+    json: bool,
+) -> Result<String, AppError> {
+    let (spec, source) = jobfile::load(path)?;
+    if !dry_run {
+        return Err(AppError::Usage(
+            "submitting to a live scheduler is not available yet; use --dry-run to write the run \
+             directory and print the sbatch commands, or run each `hpcsub task` yourself"
+                .into(),
+        ));
+    }
+    let prepared = submit::prepare(&spec, &source, run_dir, &submit::this_binary()?, scheduler)?;
+    let dir = prepared.run_dir.path.display().to_string();
+    Ok(if json {
+        serde_json::json!({"run_dir": dir, "job_ids": [], "commands": prepared.commands})
+            .to_string()
+    } else {
+        let commands: Vec<String> = prepared
+            .commands
+            .iter()
+            .map(|c| {
+                format!(
+                    "  (cd {} && {})",
+                    submit::slurm::shell_quote(&dir),
+                    c.join(" ")
+                )
+            })
+            .collect();
+        format!(
+            "{dir}
+to submit (dry run, nothing was submitted):\n{}",
+            commands.join("\n")
+        )
+    })
+}
+
+pub fn task(run_dir: &Path, slice: u32, threads: Option<usize>) -> Result<String, AppError> {
+    let run_dir = RunDir::open(run_dir)?;
+    let threads = task::threads(threads, run_dir.spec.split.threads);
+    let started = Instant::now();
+    let part = task::run(&run_dir, slice, threads, choose_isa()?)?;
+    Ok(format!(
+        "slice {slice} of {}: {threads} thread{}, {:.3} s -> {}",
+        run_dir.spec.split.ranks,
+        if threads == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64(),
+        part.display()
+    ))
+}
+
+pub fn gather(run_dir: &Path, json: bool) -> Result<String, AppError> {
+    let started = Instant::now();
+    let run_dir = RunDir::open(run_dir)?;
+    let spec = &run_dir.spec;
+    let shift = Kernel::new(spec, Isa::Portable).shift;
+    let gathered = gather::gather(&run_dir, shift);
+    let dir = run_dir.path.display().to_string();
+    if !gathered.complete() {
+        let logs = |slice: u32| -> Vec<String> {
+            gather::logs_of(&run_dir, slice)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        let report = serde_json::json!({
+            "run_dir": dir,
+            "slices": spec.split.ranks,
+            "missing": gathered.missing,
+            "corrupt": gathered.corrupt.iter().map(|(slice, _)| slice).collect::<Vec<_>>(),
+            "problems": gathered.missing.iter().map(|&slice| serde_json::json!({
+                "slice": slice, "problem": "missing", "logs": logs(slice),
+            })).chain(gathered.corrupt.iter().map(|(slice, reason)| serde_json::json!({
+                "slice": slice, "problem": format!("corrupt: {reason}"), "logs": logs(*slice),
+            }))).collect::<Vec<_>>(),
+        });
+        return Err(AppError::Incomplete(if json {
+            report.to_string()
+        } else {
+            let mut text = format!(
+                "{dir}: {} of {} slices are not usable; nothing was written to {RESULT_FILE}\n",
+                gathered.missing.len() + gathered.corrupt.len(),
+                spec.split.ranks
+            );
+            for problem in report["problems"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "  slice {}: {} (logs: {})\n",
+                    problem["slice"],
+                    problem["problem"].as_str().unwrap_or(""),
+                    problem["logs"].as_array().map_or(0, |l| l.len())
+                ));
+            }
+            text
+        }));
+    }
+    let report = RunReport {
+        spec,
+        ranks: spec.split.ranks,
+        threads: submit::slurm::cpus_per_task(spec),
+        summary: Summary::from_accumulator(&gathered.total),
+        histogram: gathered.total.histogram.clone(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    let mut result = report.to_json();
+    result["run_dir"] = dir.into();
+    run_dir.write(RESULT_FILE, &result.to_string())?;
+    Ok(if json {
+        result.to_string()
+    } else {
+        report.to_table()
+    })
 }

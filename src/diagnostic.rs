@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit code for a run that started but could not finish.
 pub const EXIT_RUN_FAILED: i32 = 1;
+/// Exit code for a gather that found slices missing or corrupt.
+pub const EXIT_INCOMPLETE: i32 = 3;
 
 /// A 1-based position in a source file; `column` counts characters, not bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +120,9 @@ pub enum AppError {
     Usage(String),
     #[error("{0}")]
     Run(String),
+    /// A gather that found missing or corrupt slices: the report goes to stdout.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl AppError {
@@ -125,6 +130,7 @@ impl AppError {
         match self {
             AppError::JobFile(_) | AppError::Usage(_) => EXIT_BAD_INPUT,
             AppError::Run(_) => EXIT_RUN_FAILED,
+            AppError::Incomplete(_) => EXIT_INCOMPLETE,
         }
     }
 }

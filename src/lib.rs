@@ -3,7 +3,8 @@
 //!
 //! The pipeline, one module per stage: [`jobfile`] (text -> [`spec`]), [`plan`] (slices and
 //! blocks), [`kernel`] (the compiled program and random streams), [`executor`] (who computes
-//! which blocks), [`reduce`] (exact partial results and final statistics), [`report`].
+//! which blocks), [`reduce`] (exact partial results and final statistics), [`report`];
+//! [`submit`] writes a [`run_dir`] and its scheduler scripts.
 
 pub mod commands;
 pub mod diagnostic;
@@ -15,4 +16,6 @@ pub mod plan;
 pub mod progress;
 pub mod reduce;
 pub mod report;
+pub mod run_dir;
 pub mod spec;
+pub mod submit;

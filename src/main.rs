@@ -3,6 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hpcsub::commands::{self, Output, Overrides};
+use hpcsub::diagnostic::{AppError, EXIT_INCOMPLETE};
+use hpcsub::submit::Scheduler;
 
 /// Run one YAML job the same way on threads, MPI ranks, Slurm or HTCondor, with the same answer
 /// to the last bit.
@@ -45,6 +47,47 @@ enum Command {
         #[command(flatten)]
         job: JobArgs,
         /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a run directory and scripts for a scheduler (for now: --dry-run).
+    #[command(
+        after_help = "Examples:\n  hpcsub submit jobs/quadratic.yaml --to slurm --dry-run\n  hpcsub submit jobs/pi.yaml --to slurm --dry-run --run-dir runs/pi-test"
+    )]
+    Submit {
+        /// The job file (YAML).
+        job: PathBuf,
+        /// The scheduler.
+        #[arg(long = "to", value_enum)]
+        scheduler: Scheduler,
+        /// The run directory (default: runs/<name>-<UTC timestamp>).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// Write the run directory and print the submit commands, without submitting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print {"run_dir": ..., "job_ids": [...]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute one slice of a submitted run (what each array task runs).
+    #[command(after_help = "Example:\n  hpcsub task runs/quadratic-20261124T113500Z --slice 3")]
+    Task {
+        run_dir: PathBuf,
+        /// The slice to compute, 0-based.
+        #[arg(long)]
+        slice: u32,
+        /// Threads (default: SLURM_CPUS_PER_TASK, else split.threads, else 1).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Reduce the parts of a submitted run; exit 3 and list the slices that are missing or corrupt.
+    #[command(
+        after_help = "Examples:\n  hpcsub gather runs/quadratic-20261124T113500Z\n  hpcsub gather runs/quadratic-20261124T113500Z --json"
+    )]
+    Gather {
+        run_dir: PathBuf,
+        /// Print one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -96,6 +139,19 @@ fn main() -> ExitCode {
             },
         ),
         Command::Check { job, json } => commands::check(&job.job, &job.overrides(), *json),
+        Command::Submit {
+            job,
+            scheduler,
+            run_dir,
+            dry_run,
+            json,
+        } => commands::submit(job, *scheduler, run_dir.as_deref(), *dry_run, *json),
+        Command::Task {
+            run_dir,
+            slice,
+            threads,
+        } => commands::task(run_dir, *slice, *threads),
+        Command::Gather { run_dir, json } => commands::gather(run_dir, *json),
         Command::Schema => Ok(commands::schema().to_string()),
     };
     match outcome {
@@ -104,6 +160,10 @@ fn main() -> ExitCode {
                 println!("{}", text.trim_end());
             }
             ExitCode::SUCCESS
+        }
+        Err(AppError::Incomplete(report)) => {
+            println!("{}", report.trim_end());
+            ExitCode::from(EXIT_INCOMPLETE as u8)
         }
         Err(err) => {
             if !commands::is_secondary_rank() {

@@ -4,6 +4,8 @@
 pub mod accumulator;
 pub mod double_double;
 pub mod exact_sum;
+pub mod gather;
+pub mod part;
 pub mod summary;
 
 pub use accumulator::{Accumulator, Histogram, LaneStats, Tracked};
