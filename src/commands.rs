@@ -244,39 +244,61 @@ pub fn submit(
     scheduler: Scheduler,
     run_dir: Option<&Path>,
     dry_run: bool,
+    wait: bool,
     json: bool,
 ) -> Result<String, AppError> {
     let (spec, source) = jobfile::load(path)?;
-    if !dry_run {
-        return Err(AppError::Usage(
-            "submitting to a live scheduler is not available yet; use --dry-run to write the run \
-             directory and print the sbatch commands, or run each `hpcsub task` yourself"
-                .into(),
-        ));
-    }
     let prepared = submit::prepare(&spec, &source, run_dir, &submit::this_binary()?, scheduler)?;
     let dir = prepared.run_dir.path.display().to_string();
-    Ok(if json {
-        serde_json::json!({"run_dir": dir, "job_ids": [], "commands": prepared.commands})
-            .to_string()
-    } else {
-        let commands: Vec<String> = prepared
-            .commands
-            .iter()
-            .map(|c| {
-                format!(
-                    "  (cd {} && {})",
-                    submit::slurm::shell_quote(&dir),
-                    c.join(" ")
-                )
-            })
-            .collect();
-        format!(
-            "{dir}
-to submit (dry run, nothing was submitted):\n{}",
-            commands.join("\n")
-        )
-    })
+    if dry_run {
+        return Ok(if json {
+            serde_json::json!({"run_dir": dir, "job_ids": [], "commands": prepared.commands})
+                .to_string()
+        } else {
+            let commands: Vec<String> = prepared
+                .commands
+                .iter()
+                .map(|c| {
+                    format!(
+                        "  (cd {} && {})",
+                        submit::slurm::shell_quote(&dir),
+                        c.join(" ")
+                    )
+                })
+                .collect();
+            format!(
+                "{dir}\nto submit (dry run, nothing was submitted):\n{}",
+                commands.join("\n")
+            )
+        });
+    }
+    let job_ids = submit::submit(&prepared)?;
+    if !wait {
+        return Ok(if json {
+            serde_json::json!({"run_dir": dir, "job_ids": job_ids}).to_string()
+        } else {
+            format!(
+                "{dir}\nsubmitted: array job {}, gather job {}",
+                job_ids[0], job_ids[1]
+            )
+        });
+    }
+    submit::wait_for_queue(&job_ids)?;
+    // The truth is in the run directory, not in the queue: gather reports exactly what is there.
+    let outcome = gather(&prepared.run_dir.path, json);
+    let with_ids = |text: String| -> String {
+        if !json {
+            return text;
+        }
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        value["job_ids"] = job_ids.clone().into();
+        value.to_string()
+    };
+    match outcome {
+        Ok(text) => Ok(with_ids(text)),
+        Err(AppError::Incomplete(text)) => Err(AppError::Incomplete(with_ids(text))),
+        Err(other) => Err(other),
+    }
 }
 
 pub fn task(run_dir: &Path, slice: u32, threads: Option<usize>) -> Result<String, AppError> {

@@ -66,6 +66,9 @@ enum Command {
         /// Write the run directory and print the submit commands, without submitting.
         #[arg(long)]
         dry_run: bool,
+        /// Wait until the run has left the queue, then gather and print the result as `run` does.
+        #[arg(long, conflicts_with = "dry_run")]
+        wait: bool,
         /// Print {"run_dir": ..., "job_ids": [...]} as JSON.
         #[arg(long)]
         json: bool,
@@ -144,8 +147,9 @@ fn main() -> ExitCode {
             scheduler,
             run_dir,
             dry_run,
+            wait,
             json,
-        } => commands::submit(job, *scheduler, run_dir.as_deref(), *dry_run, *json),
+        } => commands::submit(job, *scheduler, run_dir.as_deref(), *dry_run, *wait, *json),
         Command::Task {
             run_dir,
             slice,

@@ -15,6 +15,8 @@ pub const JOB_FILE: &str = "job.yaml";
 pub const HASH_FILE: &str = "job.sha256";
 pub const PLAN_FILE: &str = "plan.json";
 pub const RESULT_FILE: &str = "result.json";
+/// The scheduler's job ids of the run.
+pub const JOBS_FILE: &str = "jobs.json";
 
 pub struct RunDir {
     /// Absolute.

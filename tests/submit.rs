@@ -241,11 +241,18 @@ fn tasks_refuse_a_changed_job_file_and_slices_out_of_range() {
 }
 
 #[test]
-fn submit_needs_dry_run_for_now_and_refuses_a_used_run_dir() {
+fn without_sbatch_submit_names_dry_run_and_a_used_run_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(dir.path(), "job.yaml", JOB);
-    let output = output_of(hpcsub().args(["submit", "--to", "slurm"]).arg(&job));
-    assert_eq!(output.status.code(), Some(2));
+    let empty_path = tempfile::tempdir().unwrap();
+    let output = output_of(
+        hpcsub()
+            .env("PATH", empty_path.path())
+            .args(["submit", "--to", "slurm", "--run-dir"])
+            .arg(dir.path().join("first"))
+            .arg(&job),
+    );
+    assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--dry-run"));
     submit_dry_run(dir.path(), JOB);
     let output = output_of(

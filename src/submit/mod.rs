@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::AppError;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
-use crate::run_dir::{PLAN_FILE, RunDir};
+use crate::run_dir::{JOBS_FILE, PLAN_FILE, RunDir};
 use crate::spec::JobSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,6 +66,67 @@ pub fn prepare(
         }
     };
     Ok(Prepared { run_dir, commands })
+}
+
+/// Submits a prepared run: the array, then the gather once the whole array has succeeded. The job
+/// ids are kept in `jobs.json` for `--wait`.
+pub fn submit(prepared: &Prepared) -> Result<Vec<String>, AppError> {
+    let dir = &prepared.run_dir.path;
+    let sbatch = |args: &[&str]| -> Result<String, AppError> {
+        let output = std::process::Command::new("sbatch")
+            .arg("--parsable")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| {
+                AppError::Run(format!(
+                    "cannot run sbatch ({e}): is Slurm installed here? `--dry-run` writes the run \
+                     directory and prints the commands instead"
+                ))
+            })?;
+        if !output.status.success() {
+            return Err(AppError::Run(format!(
+                "sbatch {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        // --parsable prints "id" or "id;cluster".
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Ok(stdout.trim().split(';').next().unwrap_or("").to_string())
+    };
+    let array = sbatch(&["job.sbatch"])?;
+    let gather = sbatch(&[
+        &format!("--dependency=afterok:{array}"),
+        "--kill-on-invalid-dep=yes",
+        "gather.sbatch",
+    ])?;
+    let ids = vec![array, gather];
+    prepared.run_dir.write(
+        JOBS_FILE,
+        &serde_json::json!({ "job_ids": ids }).to_string(),
+    )?;
+    Ok(ids)
+}
+
+/// Waits until none of `job_ids` is in the queue any more: one `squeue` call per poll for the
+/// whole run, with back-off. Leaving the queue says nothing about success; the caller looks at
+/// `parts/` and `result.json` for that.
+pub fn wait_for_queue(job_ids: &[String]) -> Result<(), AppError> {
+    let mut interval = std::time::Duration::from_millis(250);
+    loop {
+        let output = std::process::Command::new("squeue")
+            .args(["-h", "-o", "%i", "-j", &job_ids.join(",")])
+            .output()
+            .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
+        let queued = String::from_utf8_lossy(&output.stdout);
+        // squeue fails for ids it no longer knows, which also means they have left the queue.
+        if queued.trim().is_empty() || !output.status.success() {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+        interval = (interval * 2).min(std::time::Duration::from_secs(10));
+    }
 }
 
 /// The absolute path of this binary, which the scripts run.

@@ -1,0 +1,173 @@
+//! Submitting to a real Slurm: a private single-node cluster started by `slurm/start-cluster.sh`
+//! in a temporary directory for each test (as root, no systemd, no accounting).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(repo_path("slurm/start-cluster.sh"))
+            .arg(dir.path())
+            .output()
+            .expect("slurm/start-cluster.sh runs (needs slurm-wlm and munge, as root)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let conf = dir.path().join("slurm.conf");
+        Cluster { dir, conf }
+    }
+
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("SLURM_CONF", &self.conf)
+            .env_remove("HPCSUB_ISA");
+        command
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_path("slurm/stop-cluster.sh"))
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+const JOB: &str = "name: slurm-check
+seed: 3
+compute:
+  samples: 400001
+  vars:
+    a: uniform(5, 10)
+    b: uniform(10, 20)
+    c: uniform(-0.1, 0.1)
+  expr: (-b + sqrt(b^2 - 4*a*c)) / (2*a)
+reduce: [mean, std, min, max, {histogram: {bins: 7, range: [-0.01, 0.01]}}]
+split:
+  ranks: 5
+  threads: 1
+resources:
+  time: 5m
+  memory: 256MiB
+";
+
+fn json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn an_array_gives_the_bits_of_a_local_run() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(work.path(), "job.yaml", JOB);
+    let local = run_json(&job, &["--threads", "1"]);
+    let output = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["submit", "--to", "slurm", "--wait", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let submitted = json(&output);
+    assert_eq!(submitted["result"].to_string(), local["result"].to_string());
+    assert_eq!(
+        submitted["histogram"].to_string(),
+        local["histogram"].to_string()
+    );
+    assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 2);
+    let run_dir = Path::new(submitted["run_dir"].as_str().unwrap());
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["result"], submitted["result"]);
+    assert!(run_dir.join("logs").read_dir().unwrap().count() >= 5);
+}
+
+#[test]
+fn a_cancelled_slice_is_reported_missing_and_its_rerun_completes_the_run() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    // Each task takes every CPU, so the tasks run one at a time and later ones stay pending.
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let text = JOB
+        .replace("threads: 1", &format!("threads: {cpus}"))
+        .replace("samples: 400001", "samples: 40M");
+    let job = write_job(work.path(), "job.yaml", &text);
+    let output = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["submit", "--to", "slurm", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let submitted = json(&output);
+    let array = submitted["job_ids"][0].as_str().unwrap().to_string();
+    let run_dir = PathBuf::from(submitted["run_dir"].as_str().unwrap());
+    let cancelled = output_of(cluster.command("scancel").arg(format!("{array}_4")));
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+
+    let started = Instant::now();
+    loop {
+        let queue = output_of(cluster.command("squeue").args(["-h", "-o", "%i"]));
+        if String::from_utf8_lossy(&queue.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the run never left the queue"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        !run_dir.join("result.json").exists(),
+        "the gather ran although a slice was cancelled"
+    );
+    let gathered = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
+    assert_eq!(gathered.status.code(), Some(3));
+    assert_eq!(json(&gathered)["missing"], serde_json::json!([4]));
+
+    let rerun = output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", "4"]));
+    assert!(rerun.status.success());
+    let complete = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
+    assert!(complete.status.success());
+    let local = run_json(&job, &["--threads", "1"]);
+    assert_eq!(
+        json(&complete)["result"].to_string(),
+        local["result"].to_string()
+    );
+}
