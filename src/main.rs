@@ -80,7 +80,7 @@ enum Command {
         /// The slice to compute, 0-based.
         #[arg(long)]
         slice: u32,
-        /// Threads (default: SLURM_CPUS_PER_TASK, else split.threads, else 1).
+        /// Threads (default: SLURM_CPUS_PER_TASK, else split.threads, else every CPU this process may use).
         #[arg(long)]
         threads: Option<usize>,
     },

@@ -11,12 +11,13 @@ use crate::progress::Progress;
 use crate::reduce::part::{Expected, Part};
 use crate::run_dir::RunDir;
 
-/// Threads for a task: `--threads`, else what Slurm gave the task, else the job file's.
+/// Threads for a task: `--threads`, else what Slurm gave the task, else the job file's, else
+/// every CPU this process may use (a task run by hand).
 pub fn threads(given: Option<usize>, spec_threads: Option<usize>) -> usize {
     given
         .or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok()?.parse().ok())
         .or(spec_threads)
-        .unwrap_or(1)
+        .unwrap_or_else(crate::commands::available_cpus)
 }
 
 pub fn run(

@@ -113,16 +113,31 @@ pub fn submit(prepared: &Prepared) -> Result<Vec<String>, AppError> {
 /// whole run, with back-off. Leaving the queue says nothing about success; the caller looks at
 /// `parts/` and `result.json` for that.
 pub fn wait_for_queue(job_ids: &[String]) -> Result<(), AppError> {
+    const MAX_FAILURES_IN_A_ROW: u32 = 5;
     let mut interval = std::time::Duration::from_millis(250);
+    let mut failures = 0;
     loop {
         let output = std::process::Command::new("squeue")
             .args(["-h", "-o", "%i", "-j", &job_ids.join(",")])
             .output()
             .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
-        let queued = String::from_utf8_lossy(&output.stdout);
-        // squeue fails for ids it no longer knows, which also means they have left the queue.
-        if queued.trim().is_empty() || !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            failures = 0;
+            if String::from_utf8_lossy(&output.stdout).trim().is_empty() {
+                return Ok(());
+            }
+        } else if stderr.contains("Invalid job id") {
+            // Slurm has forgotten the jobs: they left the queue long ago.
             return Ok(());
+        } else {
+            failures += 1;
+            if failures >= MAX_FAILURES_IN_A_ROW {
+                return Err(AppError::Run(format!(
+                    "squeue failed {failures} times in a row: {}",
+                    stderr.trim()
+                )));
+            }
         }
         std::thread::sleep(interval);
         interval = (interval * 2).min(std::time::Duration::from_secs(10));
