@@ -76,25 +76,32 @@ fn json(output: &std::process::Output) -> Value {
     })
 }
 
-#[test]
-fn an_array_gives_the_bits_of_a_local_run() {
-    let cluster = Cluster::start();
-    let work = tempfile::tempdir().unwrap();
-    let job = write_job(work.path(), "job.yaml", JOB);
-    let local = run_json(&job, &["--threads", "1"]);
+/// `hpcsub submit JOB --to slurm --json --run-dir RUN_DIR EXTRA...` on `cluster`, which must
+/// succeed; its JSON.
+fn submit(cluster: &Cluster, job: &Path, run_dir: &Path, extra: &[&str]) -> Value {
     let output = output_of(
         cluster
             .command(env!("CARGO_BIN_EXE_hpcsub"))
-            .args(["submit", "--to", "slurm", "--wait", "--json", "--run-dir"])
-            .arg(work.path().join("run"))
-            .arg(&job),
+            .args(["submit", "--to", "slurm", "--json", "--run-dir"])
+            .arg(run_dir)
+            .args(extra)
+            .arg(job),
     );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let submitted = json(&output);
+    json(&output)
+}
+
+#[test]
+fn an_array_gives_the_bits_of_a_local_run() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(work.path(), "job.yaml", JOB);
+    let local = run_json(&job, &["--threads", "1"]);
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &["--wait"]);
     assert_eq!(submitted["result"].to_string(), local["result"].to_string());
     assert_eq!(
         submitted["histogram"].to_string(),
@@ -119,19 +126,7 @@ fn a_cancelled_slice_is_reported_missing_and_its_rerun_completes_the_run() {
         .replace("threads: 1", &format!("threads: {cpus}"))
         .replace("samples: 400001", "samples: 40M");
     let job = write_job(work.path(), "job.yaml", &text);
-    let output = output_of(
-        cluster
-            .command(env!("CARGO_BIN_EXE_hpcsub"))
-            .args(["submit", "--to", "slurm", "--json", "--run-dir"])
-            .arg(work.path().join("run"))
-            .arg(&job),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let submitted = json(&output);
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &[]);
     let array = submitted["job_ids"][0].as_str().unwrap().to_string();
     let run_dir = PathBuf::from(submitted["run_dir"].as_str().unwrap());
     let cancelled = output_of(cluster.command("scancel").arg(format!("{array}_4")));
