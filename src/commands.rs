@@ -272,33 +272,131 @@ pub fn submit(
             )
         });
     }
-    let job_ids = submit::submit(&prepared)?;
-    if !wait {
-        return Ok(if json {
-            serde_json::json!({"run_dir": dir, "job_ids": job_ids}).to_string()
-        } else {
-            format!(
-                "{dir}\nsubmitted: array job {}, gather job {}",
-                job_ids[0], job_ids[1]
-            )
-        });
+    let job_ids = submit::submit(&prepared.run_dir, None)?;
+    if wait {
+        return wait_and_gather(&prepared.run_dir.path, &job_ids, json);
     }
-    submit::wait_for_queue(&job_ids)?;
-    // The truth is in the run directory, not in the queue: gather reports exactly what is there.
-    let outcome = gather(&prepared.run_dir.path, json);
+    Ok(if json {
+        serde_json::json!({"run_dir": dir, "job_ids": job_ids}).to_string()
+    } else {
+        format!(
+            "{dir}\nsubmitted: array job {}, gather job {}",
+            job_ids[0], job_ids[1]
+        )
+    })
+}
+
+/// Waits until `job_ids` have left the queue, then reports what the run directory holds: the
+/// truth is in `parts/`, not in the queue.
+fn wait_and_gather(run_dir: &Path, job_ids: &[String], json: bool) -> Result<String, AppError> {
+    submit::wait_for_queue(job_ids)?;
     let with_ids = |text: String| -> String {
         if !json {
             return text;
         }
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        value["job_ids"] = job_ids.clone().into();
+        value["job_ids"] = job_ids.to_vec().into();
         value.to_string()
     };
-    match outcome {
+    match gather(run_dir, json) {
         Ok(text) => Ok(with_ids(text)),
         Err(AppError::Incomplete(text)) => Err(AppError::Incomplete(with_ids(text))),
         Err(other) => Err(other),
     }
+}
+
+/// Submits again only the slices whose parts are missing or corrupt, and a new gather.
+pub fn resubmit(run_dir: &Path, wait: bool, json: bool) -> Result<String, AppError> {
+    let run = RunDir::open(run_dir)?;
+    let gathered = gather::gather(&run, Kernel::new(&run.spec, Isa::Portable).shift);
+    if gathered.complete() {
+        return gather(run_dir, json);
+    }
+    for (slice, _) in &gathered.corrupt {
+        let part = crate::reduce::part::path(&run.parts(), *slice);
+        std::fs::remove_file(&part).map_err(|e| {
+            AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
+        })?;
+    }
+    let mut slices: Vec<u32> = gathered
+        .missing
+        .iter()
+        .copied()
+        .chain(gathered.corrupt.iter().map(|(s, _)| *s))
+        .collect();
+    slices.sort_unstable();
+    let job_ids = submit::submit(&run, Some(&slices))?;
+    if wait {
+        return wait_and_gather(&run.path, &job_ids, json);
+    }
+    Ok(if json {
+        serde_json::json!({"run_dir": run.path.display().to_string(), "job_ids": job_ids, "slices": slices})
+            .to_string()
+    } else {
+        format!(
+            "{}\nresubmitted slices {slices:?}: array job {}, gather job {}",
+            run.path.display(),
+            job_ids[0],
+            job_ids[1]
+        )
+    })
+}
+
+/// Where a run stands: valid parts, missing and corrupt slices, and what is still queued.
+pub fn status(run_dir: &Path, json: bool) -> Result<String, AppError> {
+    let run = RunDir::open(run_dir)?;
+    let gathered = gather::gather(&run, Kernel::new(&run.spec, Isa::Portable).shift);
+    let slices = run.spec.split.ranks;
+    let done = slices as usize - gathered.missing.len() - gathered.corrupt.len();
+    let queue = submit::queue_states(&submit::recorded_job_ids(&run))?;
+    let mut by_state = std::collections::BTreeMap::<String, usize>::new();
+    for (_, state) in &queue {
+        *by_state.entry(state.to_lowercase()).or_default() += 1;
+    }
+    let finished = run.path.join(RESULT_FILE).exists();
+    Ok(if json {
+        serde_json::json!({
+            "run_dir": run.path.display().to_string(),
+            "slices": slices,
+            "done": done,
+            "missing": gathered.missing,
+            "corrupt": gathered.corrupt.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "queued": by_state,
+            "result": finished,
+        })
+        .to_string()
+    } else {
+        let queued: Vec<String> = by_state
+            .iter()
+            .map(|(state, n)| format!("{n} {state}"))
+            .collect();
+        format!(
+            "{}: {done} of {slices} slices done, {} missing, {} corrupt; in the queue: {}; {}",
+            run.path.display(),
+            gathered.missing.len(),
+            gathered.corrupt.len(),
+            if queued.is_empty() {
+                "nothing".into()
+            } else {
+                queued.join(", ")
+            },
+            if finished {
+                "result.json written"
+            } else {
+                "no result yet"
+            }
+        )
+    })
+}
+
+pub fn cancel(run_dir: &Path) -> Result<String, AppError> {
+    let run = RunDir::open(run_dir)?;
+    let ids = submit::cancel(&run)?;
+    Ok(format!(
+        "{}: cancelled jobs {}",
+        run.path.display(),
+        ids.join(", ")
+    ))
 }
 
 pub fn task(run_dir: &Path, slice: u32, threads: Option<usize>) -> Result<String, AppError> {

@@ -94,6 +94,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Submit again only the slices whose parts are missing or corrupt, and a new gather.
+    #[command(after_help = "Example:\n  hpcsub resubmit runs/quadratic-20261124T113500Z --wait")]
+    Resubmit {
+        run_dir: PathBuf,
+        /// Wait until the run has left the queue, then gather.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a submitted run: slices done, missing or corrupt, and what is still queued.
+    #[command(after_help = "Example:\n  hpcsub status runs/quadratic-20261124T113500Z --json")]
+    Status {
+        run_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel every job of a submitted run.
+    #[command(after_help = "Example:\n  hpcsub cancel runs/quadratic-20261124T113500Z")]
+    Cancel { run_dir: PathBuf },
     /// Print the JSON Schema of job files, for editors.
     #[command(after_help = "Example:\n  hpcsub schema > hpcsub-job.schema.json")]
     Schema,
@@ -156,6 +176,13 @@ fn main() -> ExitCode {
             threads,
         } => commands::task(run_dir, *slice, *threads),
         Command::Gather { run_dir, json } => commands::gather(run_dir, *json),
+        Command::Resubmit {
+            run_dir,
+            wait,
+            json,
+        } => commands::resubmit(run_dir, *wait, *json),
+        Command::Status { run_dir, json } => commands::status(run_dir, *json),
+        Command::Cancel { run_dir } => commands::cancel(run_dir),
         Command::Schema => Ok(commands::schema().to_string()),
     };
     match outcome {

@@ -117,7 +117,7 @@ fn an_array_gives_the_bits_of_a_local_run() {
 }
 
 #[test]
-fn a_cancelled_slice_is_reported_missing_and_its_rerun_completes_the_run() {
+fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
     let cluster = Cluster::start();
     let work = tempfile::tempdir().unwrap();
     // Each task takes every CPU, so the tasks run one at a time and later ones stay pending.
@@ -156,13 +156,74 @@ fn a_cancelled_slice_is_reported_missing_and_its_rerun_completes_the_run() {
     assert_eq!(gathered.status.code(), Some(3));
     assert_eq!(json(&gathered)["missing"], serde_json::json!([4]));
 
-    let rerun = output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", "4"]));
-    assert!(rerun.status.success());
-    let complete = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
-    assert!(complete.status.success());
+    let resubmitted = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["resubmit", "--wait", "--json"])
+            .arg(&run_dir),
+    );
+    assert!(
+        resubmitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resubmitted.stderr)
+    );
     let local = run_json(&job, &["--threads", "1"]);
     assert_eq!(
-        json(&complete)["result"].to_string(),
+        json(&resubmitted)["result"].to_string(),
         local["result"].to_string()
     );
+    assert!(run_dir.join("result.json").exists());
+}
+
+#[test]
+fn status_shows_a_queued_run_and_cancel_ends_it() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let text = JOB
+        .replace("threads: 1", &format!("threads: {cpus}"))
+        .replace("samples: 400001", "samples: 2e9");
+    let job = write_job(work.path(), "job.yaml", &text);
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &[]);
+    let run_dir = PathBuf::from(submitted["run_dir"].as_str().unwrap());
+    let hpcsub_on = |args: &[&str]| {
+        output_of(
+            cluster
+                .command(env!("CARGO_BIN_EXE_hpcsub"))
+                .args(args)
+                .arg(&run_dir),
+        )
+    };
+    let status = json(&hpcsub_on(&["status", "--json"]));
+    assert_eq!(status["slices"], 5);
+    assert_eq!(status["result"], false);
+    let queued: u64 = status["queued"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(queued, 6, "5 array tasks and the gather: {status}");
+
+    let cancelled = hpcsub_on(&["cancel"]);
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+    let started = Instant::now();
+    while !json(&hpcsub_on(&["status", "--json"]))["queued"]
+        .as_object()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "cancel left jobs in the queue"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let gathered = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
+    assert_eq!(gathered.status.code(), Some(3));
+    assert!(!json(&gathered)["missing"].as_array().unwrap().is_empty());
 }

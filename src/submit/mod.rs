@@ -68,44 +68,95 @@ pub fn prepare(
     Ok(Prepared { run_dir, commands })
 }
 
-/// Submits a prepared run: the array, then the gather once the whole array has succeeded. The job
-/// ids are kept in `jobs.json` for `--wait`.
-pub fn submit(prepared: &Prepared) -> Result<Vec<String>, AppError> {
-    let dir = &prepared.run_dir.path;
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<String, AppError> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| {
+            AppError::Run(format!(
+                "cannot run {program} ({e}): is Slurm installed here? `submit --dry-run` writes the \
+                 run directory and prints the commands instead"
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(AppError::Run(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Submits the array (all slices, or only `slices`), then a gather that runs once every one of
+/// them has succeeded. Returns both job ids and adds them to `jobs.json`.
+pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, AppError> {
     let sbatch = |args: &[&str]| -> Result<String, AppError> {
-        let output = std::process::Command::new("sbatch")
-            .arg("--parsable")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| {
-                AppError::Run(format!(
-                    "cannot run sbatch ({e}): is Slurm installed here? `--dry-run` writes the run \
-                     directory and prints the commands instead"
-                ))
-            })?;
-        if !output.status.success() {
-            return Err(AppError::Run(format!(
-                "sbatch {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
+        let mut all = vec!["--parsable"];
+        all.extend_from_slice(args);
         // --parsable prints "id" or "id;cluster".
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        Ok(stdout.trim().split(';').next().unwrap_or("").to_string())
+        Ok(run_in(&run_dir.path, "sbatch", &all)?
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string())
     };
-    let array = sbatch(&["job.sbatch"])?;
+    let only = slices.map(|s| {
+        let list: Vec<String> = s.iter().map(u32::to_string).collect();
+        format!("--array={}", list.join(","))
+    });
+    let mut array_args: Vec<&str> = only.iter().map(String::as_str).collect();
+    array_args.push("job.sbatch");
+    let array = sbatch(&array_args)?;
     let gather = sbatch(&[
         &format!("--dependency=afterok:{array}"),
         "--kill-on-invalid-dep=yes",
         "gather.sbatch",
     ])?;
     let ids = vec![array, gather];
-    prepared.run_dir.write(
+    let mut all_ids = recorded_job_ids(run_dir);
+    all_ids.extend(ids.iter().cloned());
+    run_dir.write(
         JOBS_FILE,
-        &serde_json::json!({ "job_ids": ids }).to_string(),
+        &serde_json::json!({ "job_ids": all_ids }).to_string(),
     )?;
+    Ok(ids)
+}
+
+/// Every job id this run was submitted as, oldest first.
+pub fn recorded_job_ids(run_dir: &RunDir) -> Vec<String> {
+    std::fs::read_to_string(run_dir.path.join(JOBS_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| serde_json::from_value(v["job_ids"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The queue state of every array task and gather of the run still in the queue:
+/// (job id, state), one line per array task.
+pub fn queue_states(job_ids: &[String]) -> Result<Vec<(String, String)>, AppError> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = std::process::Command::new("squeue")
+        .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
+        .output()
+        .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(id, state)| (id.to_string(), state.to_string()))
+        .collect())
+}
+
+/// Cancels every job of the run.
+pub fn cancel(run_dir: &RunDir) -> Result<Vec<String>, AppError> {
+    let ids = recorded_job_ids(run_dir);
+    if !ids.is_empty() {
+        let args: Vec<&str> = ids.iter().map(String::as_str).collect();
+        run_in(&run_dir.path, "scancel", &args)?;
+    }
     Ok(ids)
 }
 
