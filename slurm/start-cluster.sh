@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a private single-node Slurm cluster under DIR (default /tmp/hpcsub-slurm): as root, with
 # no systemd and no accounting database, every file under DIR, random free ports on 127.0.0.1.
-# Needs Debian's slurm-wlm and munge. Clients find it through SLURM_CONF, which this prints:
+# Needs Debian's slurm-wlm and munge. MAX_ARRAY_SIZE sets Slurm's MaxArraySize (default 1001).
+# Clients find it through SLURM_CONF, which this prints:
 #   eval "$(slurm/start-cluster.sh /tmp/my-slurm)"; sinfo; slurm/stop-cluster.sh /tmp/my-slurm
 set -euo pipefail
 dir=$(realpath -m "${1:-/tmp/hpcsub-slurm}")
@@ -54,6 +55,7 @@ MpiDefault=none
 SchedulerParameters=batch_sched_delay=0,sched_interval=1,bf_interval=1,sched_min_interval=0
 EnforcePartLimits=ALL
 MinJobAge=300
+MaxArraySize=${MAX_ARRAY_SIZE:-1001}
 ReturnToService=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU

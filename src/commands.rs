@@ -280,8 +280,8 @@ pub fn submit(
         serde_json::json!({"run_dir": dir, "job_ids": job_ids}).to_string()
     } else {
         format!(
-            "{dir}\nsubmitted: array job {}, gather job {}",
-            job_ids[0], job_ids[1]
+            "{dir}\nsubmitted jobs {} (the last one gathers)",
+            job_ids.join(", ")
         )
     })
 }
@@ -334,10 +334,9 @@ pub fn resubmit(run_dir: &Path, wait: bool, json: bool) -> Result<String, AppErr
             .to_string()
     } else {
         format!(
-            "{}\nresubmitted slices {slices:?}: array job {}, gather job {}",
+            "{}\nresubmitted slices {slices:?}: jobs {} (the last one gathers)",
             run.path.display(),
-            job_ids[0],
-            job_ids[1]
+            job_ids.join(", ")
         )
     })
 }

@@ -17,9 +17,14 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with_max_array_size(1001)
+    }
+
+    fn start_with_max_array_size(max_array_size: u32) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(repo_path("slurm/start-cluster.sh"))
             .arg(dir.path())
+            .env("MAX_ARRAY_SIZE", max_array_size.to_string())
             .output()
             .expect("slurm/start-cluster.sh runs (needs slurm-wlm and munge, as root)");
         assert!(
@@ -226,4 +231,21 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
     let gathered = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
     assert_eq!(gathered.status.code(), Some(3));
     assert!(!json(&gathered)["missing"].as_array().unwrap().is_empty());
+}
+
+/// Slurm caps the array index at MaxArraySize - 1: 5 slices under MaxArraySize=3 go as two arrays
+/// (indices 0-2 and 0-1, the second offset by 3), and the gather waits for both.
+#[test]
+fn an_array_larger_than_max_array_size_is_split() {
+    let cluster = Cluster::start_with_max_array_size(3);
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(work.path(), "job.yaml", JOB);
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &["--wait"]);
+    assert_eq!(
+        submitted["job_ids"].as_array().unwrap().len(),
+        3,
+        "{submitted}"
+    );
+    let local = run_json(&job, &["--threads", "1"]);
+    assert_eq!(submitted["result"].to_string(), local["result"].to_string());
 }

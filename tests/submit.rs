@@ -93,7 +93,7 @@ fn the_scripts_run_every_slice_and_gather_the_bits_of_a_local_run() {
         "#SBATCH --time=1-12:00:00",
         "#SBATCH --mem=512M",
         "#SBATCH --output=logs/%A_%a.out",
-        "--slice \"$SLURM_ARRAY_TASK_ID\"",
+        "--slice \"$((SLURM_ARRAY_TASK_ID + ${HPCSUB_SLICE_OFFSET:-0}))\"",
     ] {
         assert!(script.contains(line), "{line} missing from:\n{script}");
     }

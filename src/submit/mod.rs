@@ -90,7 +90,9 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<String, AppError> 
 }
 
 /// Submits the array (all slices, or only `slices`), then a gather that runs once every one of
-/// them has succeeded. Returns both job ids and adds them to `jobs.json`.
+/// them has succeeded. Above MaxArraySize the array goes in several pieces, each with its index
+/// offset, and the gather depends on them all. Returns the job ids (arrays, then the gather) and
+/// adds them to `jobs.json`.
 pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, AppError> {
     let sbatch = |args: &[&str]| -> Result<String, AppError> {
         let mut all = vec!["--parsable"];
@@ -102,19 +104,22 @@ pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, A
             .unwrap_or("")
             .to_string())
     };
-    let only = slices.map(|s| {
-        let list: Vec<String> = s.iter().map(u32::to_string).collect();
-        format!("--array={}", list.join(","))
-    });
-    let mut array_args: Vec<&str> = only.iter().map(String::as_str).collect();
-    array_args.push("job.sbatch");
-    let array = sbatch(&array_args)?;
-    let gather = sbatch(&[
-        &format!("--dependency=afterok:{array}"),
+    let every: Vec<u32> = (0..run_dir.spec.split.ranks).collect();
+    let slices = slices.unwrap_or(&every);
+    let config = run_in(&run_dir.path, "scontrol", &["show", "config"])?;
+    let max_array_size = slurm::max_array_size(&config).unwrap_or(1001);
+    let mut ids = Vec::new();
+    for (offset, indices) in slurm::array_pieces(slices, max_array_size) {
+        let array = format!("--array={indices}");
+        let export = format!("--export=ALL,HPCSUB_SLICE_OFFSET={offset}");
+        ids.push(sbatch(&[&array, &export, "job.sbatch"])?);
+    }
+    let dependency = format!("--dependency=afterok:{}", ids.join(":"));
+    ids.push(sbatch(&[
+        &dependency,
         "--kill-on-invalid-dep=yes",
         "gather.sbatch",
-    ])?;
-    let ids = vec![array, gather];
+    ])?);
     let mut all_ids = recorded_job_ids(run_dir);
     all_ids.extend(ids.iter().cloned());
     run_dir.write(

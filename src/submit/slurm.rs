@@ -47,8 +47,10 @@ pub fn job_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
     }
     lines.push("#SBATCH --output=logs/%A_%a.out".into());
     lines.push("#SBATCH --open-mode=append".into());
+    // Arrays above MaxArraySize are submitted in pieces whose indices start again at 0; hpcsub
+    // passes each piece's first slice as HPCSUB_SLICE_OFFSET (a number it writes itself).
     lines.push(format!(
-        "exec {} task {} --slice \"$SLURM_ARRAY_TASK_ID\"",
+        "exec {} task {} --slice \"$((SLURM_ARRAY_TASK_ID + ${{HPCSUB_SLICE_OFFSET:-0}}))\"",
         shell_quote(&binary.to_string_lossy()),
         shell_quote(&run_dir.to_string_lossy())
     ));
@@ -73,9 +75,78 @@ pub fn gather_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
         + "\n"
 }
 
+/// Slurm's MaxArraySize (array indices run from 0 to one less), from `scontrol show config`.
+pub fn max_array_size(config: &str) -> Option<u32> {
+    config.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "MaxArraySize").then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Pieces of an array submission that respect MaxArraySize: (index offset, `--array` list of
+/// indices below `max_array_size`), covering exactly `slices` (sorted).
+pub fn array_pieces(slices: &[u32], max_array_size: u32) -> Vec<(u32, String)> {
+    let mut pieces: Vec<(u32, Vec<u32>)> = Vec::new();
+    for &slice in slices {
+        let offset = slice / max_array_size * max_array_size;
+        match pieces.last_mut() {
+            Some((last, indices)) if *last == offset => indices.push(slice - offset),
+            _ => pieces.push((offset, vec![slice - offset])),
+        }
+    }
+    pieces
+        .into_iter()
+        .map(|(offset, indices)| (offset, ranges(&indices)))
+        .collect()
+}
+
+/// `0-3,7,9-10` for sorted indices.
+fn ranges(indices: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < indices.len() {
+        let mut end = start;
+        while end + 1 < indices.len() && indices[end + 1] == indices[end] + 1 {
+            end += 1;
+        }
+        parts.push(if end == start {
+            indices[start].to_string()
+        } else {
+            format!("{}-{}", indices[start], indices[end])
+        });
+        start = end + 1;
+    }
+    parts.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_are_split_at_max_array_size() {
+        assert_eq!(
+            array_pieces(&[0, 1, 2, 3, 4], 1001),
+            vec![(0, "0-4".to_string())]
+        );
+        assert_eq!(
+            array_pieces(&[0, 1, 2, 3, 4], 3),
+            vec![(0, "0-2".to_string()), (3, "0-1".to_string())]
+        );
+        assert_eq!(
+            array_pieces(&[1, 4, 5, 9], 3),
+            vec![
+                (0, "1".to_string()),
+                (3, "1-2".to_string()),
+                (9, "0".to_string())
+            ]
+        );
+        assert_eq!(
+            max_array_size("Foo = 1\nMaxArraySize            = 1001\n"),
+            Some(1001)
+        );
+        assert_eq!(max_array_size("Foo = 1\n"), None);
+    }
 
     #[test]
     fn quoting_keeps_every_character_literal() {
