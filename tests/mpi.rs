@@ -75,11 +75,7 @@ fn json_of(output: &Output) -> Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut values = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
-    let value = values.next().expect("one JSON object").unwrap();
-    assert!(values.next().is_none(), "only rank 0 prints: {stdout}");
-    value
+    one_json(output)
 }
 
 /// Every reduction, a histogram and some NaN samples, over a sample count that is not a multiple

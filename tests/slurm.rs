@@ -71,16 +71,6 @@ resources:
   memory: 256MiB
 ";
 
-fn json(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
 /// `hpcsub submit JOB --to slurm --json --run-dir RUN_DIR EXTRA...` on `cluster`, which must
 /// succeed; its JSON.
 fn submit(cluster: &Cluster, job: &Path, run_dir: &Path, extra: &[&str]) -> Value {
@@ -97,7 +87,7 @@ fn submit(cluster: &Cluster, job: &Path, run_dir: &Path, extra: &[&str]) -> Valu
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    json(&output)
+    one_json(&output)
 }
 
 #[test]
@@ -159,7 +149,7 @@ fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
     );
     let gathered = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
     assert_eq!(gathered.status.code(), Some(3));
-    assert_eq!(json(&gathered)["missing"], serde_json::json!([4]));
+    assert_eq!(one_json(&gathered)["missing"], serde_json::json!([4]));
 
     let resubmitted = output_of(
         cluster
@@ -174,7 +164,7 @@ fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
     );
     let local = run_json(&job, &["--threads", "1"]);
     assert_eq!(
-        json(&resubmitted)["result"].to_string(),
+        one_json(&resubmitted)["result"].to_string(),
         local["result"].to_string()
     );
     assert!(run_dir.join("result.json").exists());
@@ -199,7 +189,7 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
                 .arg(&run_dir),
         )
     };
-    let status = json(&hpcsub_on(&["status", "--json"]));
+    let status = one_json(&hpcsub_on(&["status", "--json"]));
     assert_eq!(status["slices"], 5);
     assert_eq!(status["result"], false);
     let queued: u64 = status["queued"]
@@ -217,7 +207,7 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
         String::from_utf8_lossy(&cancelled.stderr)
     );
     let started = Instant::now();
-    while !json(&hpcsub_on(&["status", "--json"]))["queued"]
+    while !one_json(&hpcsub_on(&["status", "--json"]))["queued"]
         .as_object()
         .unwrap()
         .is_empty()
@@ -230,7 +220,12 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
     }
     let gathered = output_of(hpcsub().args(["gather", "--json"]).arg(&run_dir));
     assert_eq!(gathered.status.code(), Some(3));
-    assert!(!json(&gathered)["missing"].as_array().unwrap().is_empty());
+    assert!(
+        !one_json(&gathered)["missing"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Slurm caps the array index at MaxArraySize - 1: 5 slices under MaxArraySize=3 go as two arrays

@@ -260,10 +260,6 @@ impl Distribution {
             _ => Ok(Distribution::Index),
         }
     }
-
-    pub fn uses_random_numbers(self) -> bool {
-        !matches!(self, Distribution::Index)
-    }
 }
 
 #[cfg(test)]

@@ -196,8 +196,9 @@ impl ExactSum {
         Some(sum)
     }
 
-    /// The sum rounded to `f64`.
-    pub fn value(&self) -> f64 {
+    /// The sum rounded to `f64` (results go through double-double statistics instead).
+    #[cfg(test)]
+    fn value(&self) -> f64 {
         self.to_double_double().to_f64()
     }
 }

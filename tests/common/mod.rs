@@ -30,6 +30,21 @@ pub fn output_of(command: &mut Command) -> Output {
     output
 }
 
+/// The one JSON value a command printed on stdout (only rank 0 of an MPI job prints).
+pub fn one_json(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut values = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+    let first = values
+        .next()
+        .expect("one JSON value on stdout")
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(
+        values.next().is_none(),
+        "more than one JSON value on stdout: {stdout}"
+    );
+    first
+}
+
 /// Runs `hpcsub run JOB --json` with extra arguments and returns the parsed object.
 pub fn run_json(job: &Path, extra: &[&str]) -> Value {
     let output = output_of(
@@ -44,14 +59,7 @@ pub fn run_json(job: &Path, extra: &[&str]) -> Value {
         "hpcsub run failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let mut objects = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
-    let first = objects.next().expect("one JSON object").unwrap();
-    assert!(
-        objects.next().is_none(),
-        "more than one JSON value on stdout: {stdout}"
-    );
-    first
+    one_json(&output)
 }
 
 /// `|actual - expected| <= sigmas * standard_error`.
