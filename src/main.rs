@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hpcsub::commands::{self, Output, Overrides};
-use hpcsub::diagnostic::{AppError, EXIT_INCOMPLETE};
 use hpcsub::submit::Scheduler;
 
 /// Run one YAML job the same way on threads, MPI ranks, Slurm or HTCondor, with the same answer
@@ -38,6 +37,10 @@ enum Command {
         /// Run as an MPI rank even if no MPI launcher is detected (needs the `mpi` build).
         #[arg(long)]
         mpi: bool,
+        /// Task jobs: keep each task's stdout and stderr in DIR (default: a temporary directory,
+        /// kept only if a task fails).
+        #[arg(long, value_name = "DIR")]
+        logs: Option<PathBuf>,
     },
     /// Validate a job file and print its plan: slices, threads, blocks, memory.
     #[command(
@@ -140,6 +143,7 @@ impl JobArgs {
             threads: self.threads,
             samples: self.samples.clone(),
             seed: self.seed,
+            logs: None,
         }
     }
 }
@@ -152,9 +156,13 @@ fn main() -> ExitCode {
             json,
             quiet,
             mpi,
+            logs,
         } => commands::run(
             &job.job,
-            &job.overrides(),
+            &Overrides {
+                logs: logs.clone(),
+                ..job.overrides()
+            },
             Output {
                 json: *json,
                 quiet: *quiet,
@@ -192,13 +200,11 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(AppError::Incomplete(report)) => {
-            println!("{}", report.trim_end());
-            ExitCode::from(EXIT_INCOMPLETE as u8)
-        }
         Err(err) => {
-            if !commands::is_secondary_rank() {
-                eprintln!("{err}");
+            match err.report() {
+                Some(report) => println!("{}", report.trim_end()),
+                None if !commands::is_secondary_rank() => eprintln!("{err}"),
+                None => {}
             }
             ExitCode::from(err.exit_code() as u8)
         }

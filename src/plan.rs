@@ -9,7 +9,7 @@ use crate::kernel::Program;
 use crate::kernel::eval::Evaluator;
 use crate::kernel::program::CHUNK;
 use crate::kernel::rng::BLOCK_SAMPLES;
-use crate::spec::JobSpec;
+use crate::spec::{ComputeSpec, JobSpec, TasksSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Slice {
@@ -67,19 +67,60 @@ pub fn slice(samples: u64, slices: u32, index: u32) -> Slice {
     }
 }
 
-pub fn make(spec: &JobSpec, program: &Program, threads: usize, slices: u32) -> Plan {
+/// The task ids of slice `index` of `slices` over tasks `0..count`: every `slices`-th id, so
+/// that tasks whose cost grows with their id spread evenly over the slices.
+pub fn tasks_of_slice(count: u64, slices: u32, index: u32) -> Vec<u64> {
+    (u64::from(index)..count).step_by(slices as usize).collect()
+}
+
+/// The plan of a task job: which task ids each slice runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskPlan {
+    pub job: String,
+    pub tasks: u64,
+    pub threads: usize,
+    pub slices: Vec<TaskSlice>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskSlice {
+    pub index: u32,
+    pub tasks: Vec<u64>,
+}
+
+pub fn make_for_tasks(spec: &JobSpec, tasks: &TasksSpec, threads: usize, slices: u32) -> TaskPlan {
+    TaskPlan {
+        job: spec.name.clone(),
+        tasks: tasks.count,
+        threads,
+        slices: (0..slices)
+            .map(|index| TaskSlice {
+                index,
+                tasks: tasks_of_slice(tasks.count, slices, index),
+            })
+            .collect(),
+    }
+}
+
+pub fn make(
+    spec: &JobSpec,
+    compute: &ComputeSpec,
+    program: &Program,
+    threads: usize,
+    slices: u32,
+) -> Plan {
     let histogram_bytes = spec.reduce.histogram.map_or(0, |h| u64::from(h.bins) * 8);
     let per_thread = Evaluator::memory_bytes(program) as u64 + histogram_bytes;
     Plan {
         job: spec.name.clone(),
-        samples: spec.compute.samples,
+        samples: compute.samples,
         seed: spec.seed,
         block_samples: BLOCK_SAMPLES,
         chunk_samples: CHUNK,
-        blocks: block_count(spec.compute.samples),
+        blocks: block_count(compute.samples),
         threads,
         slices: (0..slices)
-            .map(|i| slice(spec.compute.samples, slices, i))
+            .map(|i| slice(compute.samples, slices, i))
             .collect(),
         registers: program.registers(),
         random_streams: program.stream_keys.len(),
@@ -109,7 +150,21 @@ mod tests {
         assert_eq!(last.end_block, block_count(u64::MAX));
     }
 
+    #[test]
+    fn task_slices_take_every_nth_task() {
+        assert_eq!(tasks_of_slice(10, 3, 0), [0, 3, 6, 9]);
+        assert_eq!(tasks_of_slice(10, 3, 2), [2, 5, 8]);
+        assert!(tasks_of_slice(2, 3, 2).is_empty());
+    }
+
     proptest! {
+        #[test]
+        fn task_slices_partition_the_tasks(count in 0u64..5_000, slices in 1u32..300) {
+            let mut all: Vec<u64> = (0..slices).flat_map(|i| tasks_of_slice(count, slices, i)).collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, (0..count).collect::<Vec<_>>());
+        }
+
         #[test]
         fn slices_partition_the_samples(samples in 1u64..10_000_000_000, slices in 1u32..600) {
             let mut next = 0;

@@ -124,3 +124,63 @@ fn bar(total: u64) -> ProgressBar {
     );
     bar
 }
+
+/// Progress of command tasks: done (of which failed), running, and an ETA, from counters the
+/// worker threads update and the waiting thread draws.
+pub struct TaskProgress {
+    done: AtomicU64,
+    running: AtomicU64,
+    failed: AtomicU64,
+    bar: Option<ProgressBar>,
+}
+
+impl TaskProgress {
+    /// A bar for `total` tasks, shown only if `visible` and stderr is a terminal.
+    pub fn new(total: u64, visible: bool) -> TaskProgress {
+        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
+                )
+                .expect("the template is valid"),
+            );
+            bar
+        });
+        TaskProgress {
+            done: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            bar,
+        }
+    }
+
+    pub fn started(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn finished(&self, failed: bool) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done.load(Ordering::Relaxed));
+            bar.set_message(format!(
+                "{} running, {} failed",
+                self.running.load(Ordering::Relaxed),
+                self.failed.load(Ordering::Relaxed)
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

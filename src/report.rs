@@ -4,11 +4,13 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
+use crate::reduce::task_results::{TaskSummary, failed_json};
 use crate::reduce::{Histogram, Summary};
 use crate::spec::{JobSpec, Statistic};
 
 pub struct RunReport<'a> {
     pub spec: &'a JobSpec,
+    pub samples: u64,
     pub ranks: u32,
     pub threads: usize,
     pub summary: Summary,
@@ -52,7 +54,7 @@ impl RunReport<'_> {
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("job".into(), json!(self.spec.name));
-        object.insert("samples".into(), json!(self.spec.compute.samples));
+        object.insert("samples".into(), json!(self.samples));
         object.insert("seed".into(), json!(self.spec.seed));
         object.insert("ranks".into(), json!(self.ranks));
         object.insert("threads".into(), json!(self.threads));
@@ -74,11 +76,11 @@ impl RunReport<'_> {
 
     pub fn to_table(&self) -> String {
         let spec = self.spec;
-        let rate = spec.compute.samples as f64 / self.elapsed_s.max(1e-9);
+        let rate = self.samples as f64 / self.elapsed_s.max(1e-9);
         let mut out = format!(
             "{}: {} samples, seed {}, {} rank{} x {} thread{}, {:.3} s ({}/s)\n",
             spec.name,
-            spec.compute.samples,
+            self.samples,
             spec.seed,
             self.ranks,
             if self.ranks == 1 { "" } else { "s" },
@@ -88,20 +90,103 @@ impl RunReport<'_> {
             human_count(rate),
         );
         for (key, value) in self.result_json() {
-            let shown = match value {
-                Value::Number(n) => match n.as_f64() {
-                    Some(x) if n.is_f64() => format_float(x),
-                    _ => n.to_string(),
-                },
-                Value::Null => "undefined".into(),
-                other => other.to_string(),
-            };
-            let _ = writeln!(out, "  {key:<6} {shown}");
+            let _ = writeln!(out, "  {key:<6} {}", shown(&value));
         }
         if let Some(h) = &self.histogram {
             out.push_str(&histogram_table(h));
         }
         out
+    }
+}
+
+/// A finished task job: the reduced results of the tasks that succeeded, and every failure.
+pub struct TaskReport<'a> {
+    pub spec: &'a JobSpec,
+    pub tasks: u64,
+    pub ranks: u32,
+    pub threads: usize,
+    pub summary: TaskSummary,
+    /// Where the tasks' stdout and stderr are, if they were kept.
+    pub logs: Option<String>,
+    pub elapsed_s: f64,
+}
+
+impl TaskReport<'_> {
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("job".into(), json!(self.spec.name));
+        object.insert("tasks".into(), json!(self.tasks));
+        object.insert("ranks".into(), json!(self.ranks));
+        object.insert("threads".into(), json!(self.threads));
+        object.insert("succeeded".into(), json!(self.summary.succeeded));
+        object.insert("result".into(), Value::Object(self.summary.result.clone()));
+        object.insert("failed".into(), failed_json(&self.summary.failed));
+        if let Some(logs) = &self.logs {
+            object.insert("logs".into(), json!(logs));
+        }
+        object.insert("elapsed_s".into(), json!(self.elapsed_s));
+        Value::Object(object)
+    }
+
+    pub fn to_table(&self) -> String {
+        let failed = self.summary.failed.len();
+        let mut out = format!(
+            "{}: {} task{}, {} rank{} x {} thread{}, {:.3} s: {} succeeded, {failed} failed\n",
+            self.spec.name,
+            self.tasks,
+            if self.tasks == 1 { "" } else { "s" },
+            self.ranks,
+            if self.ranks == 1 { "" } else { "s" },
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.elapsed_s,
+            self.summary.succeeded,
+        );
+        let mut lines = Vec::new();
+        for (key, value) in &self.summary.result {
+            match value {
+                Value::Object(stats) => {
+                    lines.push(format!("  {key}"));
+                    lines.extend(
+                        stats
+                            .iter()
+                            .map(|(k, v)| format!("    {k:<6} {}", shown(v))),
+                    );
+                }
+                other => lines.push(format!("  {key:<6} {}", shown(other))),
+            }
+        }
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        if failed > 0 {
+            let _ = writeln!(out, "  failed tasks:");
+            for outcome in &self.summary.failed {
+                let _ = writeln!(
+                    out,
+                    "    task {}: {} (log: {})",
+                    outcome.task,
+                    outcome.failure.as_deref().unwrap_or(""),
+                    outcome.log
+                );
+            }
+        }
+        if let Some(logs) = &self.logs {
+            let _ = writeln!(out, "  logs: {logs}");
+        }
+        out
+    }
+}
+
+/// A result value as the tables show it.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() => format_float(x),
+            _ => n.to_string(),
+        },
+        Value::Null => "undefined".into(),
+        other => other.to_string(),
     }
 }
 

@@ -17,6 +17,9 @@ pub const PLAN_FILE: &str = "plan.json";
 pub const RESULT_FILE: &str = "result.json";
 /// The scheduler's job ids of the run.
 pub const JOBS_FILE: &str = "jobs.json";
+/// The directory the run was submitted from, where command tasks run (so relative paths in
+/// `command` mean what they mean for `hpcsub run`).
+pub const WORKDIR_FILE: &str = "workdir";
 
 pub struct RunDir {
     /// Absolute.
@@ -62,6 +65,13 @@ impl RunDir {
         std::fs::write(path.join(JOB_FILE), source).map_err(|e| io_error("write", &path, e))?;
         std::fs::write(path.join(HASH_FILE), format!("{job_hash}\n"))
             .map_err(|e| io_error("write", &path, e))?;
+        let workdir =
+            std::env::current_dir().map_err(|e| io_error("resolve", Path::new("."), e))?;
+        std::fs::write(
+            path.join(WORKDIR_FILE),
+            workdir.as_os_str().as_encoded_bytes(),
+        )
+        .map_err(|e| io_error("write", &path, e))?;
         Ok(RunDir {
             path,
             spec: spec.clone(),
@@ -102,6 +112,13 @@ impl RunDir {
 
     pub fn logs(&self) -> PathBuf {
         self.path.join("logs")
+    }
+
+    /// Where command tasks run: the directory the run was submitted from.
+    pub fn workdir(&self) -> Result<PathBuf, AppError> {
+        let file = self.path.join(WORKDIR_FILE);
+        let bytes = std::fs::read(&file).map_err(|e| io_error("read", &file, e))?;
+        Ok(PathBuf::from(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Writes `contents` to `name` in the run directory atomically.

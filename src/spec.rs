@@ -9,10 +9,33 @@ use crate::expr::{Distribution, Expr};
 pub struct JobSpec {
     pub name: String,
     pub seed: u64,
-    pub compute: ComputeSpec,
+    pub work: Work,
     pub reduce: ReduceSpec,
     pub split: SplitSpec,
     pub resources: Resources,
+}
+
+/// What the job does: exactly one of `compute:` and `tasks:` per job file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Work {
+    Compute(ComputeSpec),
+    Tasks(TasksSpec),
+}
+
+impl JobSpec {
+    pub fn compute(&self) -> Option<&ComputeSpec> {
+        match &self.work {
+            Work::Compute(compute) => Some(compute),
+            Work::Tasks(_) => None,
+        }
+    }
+
+    pub fn tasks(&self) -> Option<&TasksSpec> {
+        match &self.work {
+            Work::Tasks(tasks) => Some(tasks),
+            Work::Compute(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +56,106 @@ pub struct VarSpec {
 pub enum VarDefinition {
     Random(Distribution),
     Derived(Expr),
+}
+
+/// A program run once per task id or parameter point, without a shell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TasksSpec {
+    /// Task ids are `0..count`.
+    pub count: u64,
+    /// The parameter grid in the order written; task `i` is point `i` of the cartesian product
+    /// with the last parameter varying fastest.
+    pub params: Vec<Param>,
+    /// The argv, each argument a template with `{task}` and `{<param>}` placeholders.
+    pub command: Vec<Template>,
+    pub result: ResultKind,
+    pub timeout: Option<Duration>,
+    /// Extra attempts after a failed one.
+    pub retries: u32,
+    /// Added to the inherited environment; values are templates too.
+    pub env: Vec<(String, Template)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    /// Each value as written in the job file.
+    pub values: Vec<String>,
+}
+
+/// An argument with placeholders, split into literal text and placeholder names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Piece {
+    Text(String),
+    /// `task` or a parameter name.
+    Placeholder(String),
+}
+
+/// What a task's standard output means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultKind {
+    /// The last non-empty line is one number.
+    Number,
+    /// The last non-empty line is a JSON object of numbers, reduced per key.
+    Json,
+    /// Only the exit status counts.
+    None,
+}
+
+impl ResultKind {
+    pub const NAMES: [&'static str; 3] = ["number", "json", "none"];
+
+    pub fn from_name(name: &str) -> Option<ResultKind> {
+        match name {
+            "number" => Some(ResultKind::Number),
+            "json" => Some(ResultKind::Json),
+            "none" => Some(ResultKind::None),
+            _ => None,
+        }
+    }
+}
+
+impl TasksSpec {
+    /// The parameter values of task `task`, in the order the parameters were written.
+    pub fn point(&self, task: u64) -> Vec<(&str, &str)> {
+        let mut rest = task;
+        let mut point: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .rev()
+            .map(|param| {
+                let len = param.values.len() as u64;
+                let value = &param.values[(rest % len) as usize];
+                rest /= len;
+                (param.name.as_str(), value.as_str())
+            })
+            .collect();
+        point.reverse();
+        point
+    }
+
+    /// `template` with `{task}` and every parameter of task `task` filled in.
+    pub fn fill(&self, template: &Template, task: u64) -> String {
+        let point = self.point(task);
+        let mut text = String::new();
+        for piece in &template.pieces {
+            match piece {
+                Piece::Text(literal) => text.push_str(literal),
+                Piece::Placeholder(name) if name == "task" => text.push_str(&task.to_string()),
+                Piece::Placeholder(name) => {
+                    if let Some((_, value)) = point.iter().find(|(param, _)| param == name) {
+                        text.push_str(value);
+                    }
+                }
+            }
+        }
+        text
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,3 +229,5 @@ pub struct Resources {
 pub const MAX_THREADS: usize = 4096;
 pub const MAX_RANKS: u32 = 1_000_000;
 pub const MAX_HISTOGRAM_BINS: u32 = 10_000_000;
+pub const MAX_TASKS: u64 = 10_000_000;
+pub const MAX_RETRIES: u64 = 100;

@@ -226,3 +226,32 @@ fn a_launch_of_one_rank_runs_locally_without_mpi() {
     let out: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(out["ranks"], 1);
 }
+
+/// A task job under mpirun: each rank runs every R-th task, rank 0 gathers the outcomes and
+/// reduces them as a local run does.
+#[test]
+fn task_jobs_under_mpirun_give_the_local_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "tasks.yaml",
+        "name: mpi-tasks\ntasks:\n  count: 25\n  command: [\"sh\", \"-c\", \"if [ {task} = 7 ]; then exit 9; fi; echo {task}.5\"]\nreduce: [sum, mean, std]\n",
+    );
+    let local = output_of(hpcsub().arg("run").arg(&job).args(["--json", "-q"]));
+    assert_eq!(local.status.code(), Some(1));
+    let local = one_json(&local);
+    for ranks in [2, 3] {
+        let output = output_within(
+            mpirun(ranks)
+                .arg(mpi_binary())
+                .args(["run", "--json", "-q", "--threads", "2"])
+                .arg(&job),
+            LIMIT,
+        );
+        assert_eq!(output.status.code(), Some(1), "ranks {ranks}");
+        let out = one_json(&output);
+        assert_eq!(out["ranks"], ranks);
+        assert_eq!(out["result"].to_string(), local["result"].to_string());
+        assert_eq!(out["failed"][0]["task"], 7);
+    }
+}

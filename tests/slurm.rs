@@ -244,3 +244,76 @@ fn an_array_larger_than_max_array_size_is_split() {
     let local = run_json(&job, &["--threads", "1"]);
     assert_eq!(submitted["result"].to_string(), local["result"].to_string());
 }
+
+/// A task job on the cluster: tasks run in the directory the job was submitted from, a failed
+/// task is reported by the gather, and `resubmit` runs only its slice's failed tasks again.
+#[test]
+fn task_jobs_fail_honestly_and_resubmit_reruns_the_failed_tasks() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    write_job(
+        work.path(),
+        "work.sh",
+        "if [ \"$1\" = 2 ] && [ ! -e fixed ]; then echo 'not fixed yet' >&2; exit 5; fi\necho $(( $1 * $1 ))\n",
+    );
+    write_job(
+        work.path(),
+        "tasks.yaml",
+        "name: squares\ntasks:\n  count: 8\n  command: [\"sh\", \"work.sh\", \"{task}\"]\nreduce: [sum, max]\nsplit: {ranks: 3, threads: 2}\n",
+    );
+    let submitted = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .current_dir(work.path())
+            .args(["submit", "tasks.yaml", "--to", "slurm", "--wait", "--json"]),
+    );
+    assert_eq!(
+        submitted.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let failed_run = one_json(&submitted);
+    assert_eq!(
+        failed_run["result"],
+        serde_json::json!({"count": 7, "sum": 136, "max": 49})
+    );
+    assert_eq!(failed_run["failed"][0]["task"], 2);
+    let log = std::fs::read_to_string(failed_run["failed"][0]["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("not fixed yet"), "{log}");
+    let run_dir = PathBuf::from(failed_run["run_dir"].as_str().unwrap());
+    assert!(!run_dir.join("result.json").exists());
+
+    std::fs::write(work.path().join("fixed"), "").unwrap();
+    let resubmitted = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["resubmit", "--wait", "--json"])
+            .arg(&run_dir),
+    );
+    assert!(
+        resubmitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resubmitted.stderr)
+    );
+    let local = output_of(hpcsub().current_dir(work.path()).args([
+        "run",
+        "tasks.yaml",
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(one_json(&resubmitted)["result"], one_json(&local)["result"]);
+    // Only task 2 ran again: the other tasks of its slice (5) kept their single attempt.
+    let part: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("parts/2.json")).unwrap())
+            .unwrap();
+    let task_five = part["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["task"] == 5)
+        .unwrap();
+    let five_log = std::fs::read_to_string(task_five["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(five_log.trim(), "25");
+    assert!(run_dir.join("result.json").exists());
+}

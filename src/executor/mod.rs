@@ -1,7 +1,9 @@
 //! Executors: how the blocks of a plan get computed. `local` uses threads in one process; `mpi`
 //! (with the `mpi` feature) makes each MPI rank run one slice locally, then reduces; `task` runs
-//! one slice of a submitted run and leaves its part file.
+//! one slice of a submitted run and leaves its part file; `command` runs the programs of a task
+//! job.
 
+pub mod command;
 pub mod launcher;
 pub mod local;
 #[cfg(feature = "mpi")]

@@ -6,16 +6,19 @@
 //! doubles with MPI_SUM would make the answer depend on the reduction tree; merging exact
 //! accumulators does not, so any number of ranks gives the bits of a one-thread run.
 
+use mpi::Count;
 use mpi::collective::UserOperation;
-use mpi::datatype::{MutView, UserDatatype, View};
+use mpi::datatype::{MutView, PartitionMut, UserDatatype, View};
 use mpi::traits::*;
 
 use crate::diagnostic::AppError;
+use crate::executor::command::{self, TaskContext};
 use crate::executor::local;
 use crate::kernel::Kernel;
 use crate::plan;
-use crate::progress::Progress;
+use crate::progress::{Progress, TaskProgress};
 use crate::reduce::Accumulator;
+use crate::reduce::task_results::TaskOutcome;
 use crate::spec::JobSpec;
 
 /// The result of an MPI run, on rank 0 only.
@@ -28,6 +31,7 @@ pub struct MpiOutcome {
 /// Runs this process's slice and reduces to rank 0.
 pub fn run(
     spec: &JobSpec,
+    samples: u64,
     kernel: &Kernel,
     threads: usize,
     show_progress: bool,
@@ -37,10 +41,10 @@ pub fn run(
     abort_job_on_panic();
     let world = universe.world();
     let (rank, size) = (world.rank() as u32, world.size() as u32);
-    let slice = plan::slice(spec.compute.samples, size, rank);
+    let slice = plan::slice(samples, size, rank);
     // Rank 0 draws the bar for the whole job from its own share, scaled by the number of ranks.
     let progress = if rank == 0 {
-        Progress::for_rank_zero(spec.compute.samples, u64::from(size), show_progress)
+        Progress::for_rank_zero(samples, u64::from(size), show_progress)
     } else {
         Progress::hidden()
     };
@@ -101,6 +105,74 @@ pub fn run(
         rank,
         size,
         accumulator,
+    })
+}
+
+/// The outcomes of an MPI task run, on rank 0 only.
+pub struct MpiTaskOutcome {
+    pub size: u32,
+    pub outcomes: Option<Vec<TaskOutcome>>,
+    /// Whether a task of this rank failed (its logs are then worth keeping).
+    pub own_failures: bool,
+}
+
+/// Runs this rank's share of the tasks (every size-th task id) with local threads, then gathers
+/// every rank's outcomes on rank 0, where they are reduced in task-id order.
+pub fn run_tasks(
+    context: &TaskContext,
+    threads: usize,
+    show_progress: bool,
+) -> Result<MpiTaskOutcome, AppError> {
+    let universe =
+        mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
+    abort_job_on_panic();
+    let world = universe.world();
+    let (rank, size) = (world.rank() as u32, world.size() as u32);
+    let ids = plan::tasks_of_slice(context.tasks.count, size, rank);
+    let progress = TaskProgress::new(ids.len() as u64, show_progress && rank == 0);
+    let mine = command::run_tasks(context, &ids, threads, &progress);
+    progress.finish();
+    let own_failures = mine.iter().any(|o| o.failure.is_some());
+    let bytes = serde_json::to_vec(&mine).expect("outcomes always serialize");
+    let length = Count::try_from(bytes.len())
+        .map_err(|_| AppError::Run("a rank's task outcomes exceed 2 GiB".into()))?;
+    let root = world.process_at_rank(0);
+    if rank != 0 {
+        root.gather_into(&length);
+        root.gather_varcount_into(&bytes[..]);
+        return Ok(MpiTaskOutcome {
+            size,
+            outcomes: None,
+            own_failures,
+        });
+    }
+    let mut lengths = vec![0 as Count; size as usize];
+    root.gather_into_root(&length, &mut lengths[..]);
+    let offsets: Vec<Count> = lengths
+        .iter()
+        .scan(0, |next, &len| {
+            let offset = *next;
+            *next += len;
+            Some(offset)
+        })
+        .collect();
+    let total: usize = lengths.iter().map(|&len| len as usize).sum();
+    let mut received = vec![0u8; total];
+    {
+        let mut partition = PartitionMut::new(&mut received[..], &lengths[..], &offsets[..]);
+        root.gather_varcount_into_root(&bytes[..], &mut partition);
+    }
+    let mut outcomes = Vec::new();
+    for (&offset, &len) in offsets.iter().zip(&lengths) {
+        let part = &received[offset as usize..(offset + len) as usize];
+        let theirs: Vec<TaskOutcome> = serde_json::from_slice(part)
+            .map_err(|e| AppError::Run(format!("a rank sent malformed task outcomes: {e}")))?;
+        outcomes.extend(theirs);
+    }
+    Ok(MpiTaskOutcome {
+        size,
+        outcomes: Some(outcomes),
+        own_failures,
     })
 }
 

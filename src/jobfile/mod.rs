@@ -2,6 +2,7 @@
 //! value and reports the first problem as `file:line:column` with a hint.
 
 pub mod quantity;
+mod tasks;
 mod yaml;
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
     ComputeSpec, HistogramSpec, JobSpec, MAX_HISTOGRAM_BINS, MAX_RANKS, MAX_THREADS, ReduceSpec,
-    Resources, SplitSpec, Statistic, VarDefinition, VarSpec,
+    Resources, ResultKind, SplitSpec, Statistic, VarDefinition, VarSpec, Work,
 };
 use yaml::{RawCompute, RawReduction, locate};
 
@@ -87,14 +88,48 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
         Some(seed) => parse_seed(seed)?,
         None => 0,
     };
-    let compute = validate_compute(&raw.compute, source)?;
+    let work = match (&raw.compute, &raw.tasks) {
+        (Some(compute), None) => Work::Compute(validate_compute(compute, source)?),
+        (None, Some(tasks)) => Work::Tasks(tasks::validate(tasks, raw.reduce.is_some(), source)?),
+        (Some(_), Some(tasks)) => {
+            return Err(Diagnostic::new(
+                yaml::first_key_location(source, "tasks").unwrap_or_else(|| locate(tasks)),
+                "a job has `compute:` or `tasks:`, not both",
+            )
+            .with_help("split them into two job files"));
+        }
+        (None, None) => {
+            return Err(Diagnostic::new(
+                Location::START,
+                "missing key `compute` or `tasks`",
+            )
+            .with_help("add `compute:` (samples, vars, expr) or `tasks:` (a command run per task); see docs/job-file.md"));
+        }
+    };
     let reduce = match &raw.reduce {
         Some(list) => validate_reduce(list)?,
         None => ReduceSpec {
-            statistics: vec![Statistic::Mean],
+            statistics: vec![match work {
+                Work::Compute(_) => Statistic::Mean,
+                Work::Tasks(_) => Statistic::Sum,
+            }],
             histogram: None,
         },
     };
+    if let (Work::Tasks(tasks), Some(list)) = (&work, &raw.reduce) {
+        if tasks.result == ResultKind::None {
+            return Err(
+                Diagnostic::new(locate(list), "`result: none` leaves nothing to reduce")
+                    .with_help("remove `reduce:`, or set `result: number` or `result: json`"),
+            );
+        }
+        if reduce.histogram.is_some() {
+            return Err(Diagnostic::new(
+                locate(list),
+                "a histogram needs `compute:`; task results reduce to count, sum, mean, var, std, min and max",
+            ));
+        }
+    }
     let split = match &raw.split {
         Some(split) => SplitSpec {
             ranks: match &split.ranks {
@@ -131,7 +166,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
     Ok(JobSpec {
         name,
         seed,
-        compute,
+        work,
         reduce,
         split,
         resources,

@@ -87,6 +87,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// A per-task timeout: any [`parse_duration`], or a fraction of a second such as `0.5s` or
+/// `250ms` (tasks are timed by hpcsub itself, not by a scheduler counting whole seconds).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let fraction = if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse::<u64>().ok().map(Duration::from_millis)
+    } else if let Some(s) = text.strip_suffix('s').filter(|s| s.contains('.')) {
+        s.parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    } else {
+        None
+    };
+    match fraction {
+        Some(d) if d.is_zero() => Err(format!("`{text}` is zero")),
+        Some(d) => Ok(d),
+        None => parse_duration(text),
+    }
+}
+
 fn parse_unit_duration(text: &str) -> Option<u64> {
     let units = [('d', 86_400u64), ('h', 3_600), ('m', 60), ('s', 1)];
     let mut rest = text;
@@ -236,6 +256,16 @@ mod tests {
             assert!(parse_duration(text).is_err(), "{text}");
         }
         assert!(parse_duration("10").unwrap_err().contains("`10s`"));
+    }
+
+    #[test]
+    fn timeouts_also_take_fractions_of_a_second() {
+        assert_eq!(parse_timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_timeout("5m"), Ok(Duration::from_secs(300)));
+        for text in ["0ms", "0.0s", "-1.5s", "1.5", "ms"] {
+            assert!(parse_timeout(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -20,10 +20,10 @@ fn the_documented_example_parses() {
     let spec = parse(QUADRATIC).unwrap();
     assert_eq!(spec.name, "quadratic");
     assert_eq!(spec.seed, 42);
-    assert_eq!(spec.compute.samples, 200_000_000);
-    assert_eq!(spec.compute.vars.len(), 3);
+    assert_eq!(spec.compute().unwrap().samples, 200_000_000);
+    assert_eq!(spec.compute().unwrap().vars.len(), 3);
     assert_eq!(
-        spec.compute.vars[0].definition,
+        spec.compute().unwrap().vars[0].definition,
         VarDefinition::Random(Distribution::Uniform {
             low: 5.0,
             high: 10.0
@@ -58,7 +58,7 @@ fn defaults() {
             threads: None
         }
     );
-    assert!(spec.compute.vars.is_empty());
+    assert!(spec.compute().unwrap().vars.is_empty());
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn histogram_and_quoted_values() {
     let text = "name: h\nseed: \"0x10\"\ncompute:\n  samples: \"1.5k\"\n  vars:\n    x: normal(0, 1)\n  expr: \"x\"\nreduce:\n  - mean\n  - histogram: {bins: 10, range: [-3, 3]}\nsplit: {ranks: 2, threads: 3}\n";
     let spec = parse(text).unwrap();
     assert_eq!(spec.seed, 16);
-    assert_eq!(spec.compute.samples, 1500);
+    assert_eq!(spec.compute().unwrap().samples, 1500);
     assert_eq!(
         spec.reduce.histogram,
         Some(HistogramSpec {
@@ -440,7 +440,7 @@ fn schema_matches_the_parser() {
         keys
     };
     assert_eq!(keys(&schema), accepted(""));
-    for section in ["compute", "split", "resources"] {
+    for section in ["compute", "tasks", "split", "resources"] {
         assert_eq!(
             keys(&schema["properties"][section]),
             accepted(section),

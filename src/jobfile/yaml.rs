@@ -14,7 +14,8 @@ use crate::diagnostic::{Diagnostic, Location, did_you_mean};
 pub struct RawJob {
     pub name: Spanned<String>,
     pub seed: Option<Spanned<String>>,
-    pub compute: Spanned<RawCompute>,
+    pub compute: Option<Spanned<RawCompute>>,
+    pub tasks: Option<Spanned<RawTasks>>,
     pub reduce: Option<Spanned<Vec<Spanned<RawReduction>>>>,
     pub split: Option<Spanned<RawSplit>>,
     pub resources: Option<Spanned<RawResources>>,
@@ -27,6 +28,21 @@ pub struct RawCompute {
     pub vars: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<String>>>>,
     pub expr: Spanned<String>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTasks {
+    pub count: Option<Spanned<String>>,
+    pub params: Option<Spanned<indexmap::IndexMap<Spanned<String>, RawList>>>,
+    pub command: Spanned<Vec<Spanned<String>>>,
+    pub result: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retries: Option<Spanned<String>>,
+    pub env: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<String>>>>,
+}
+
+/// A YAML list of scalars, each with its location.
+pub type RawList = Spanned<Vec<Spanned<String>>>;
 
 pub enum RawReduction {
     Statistic(String),
@@ -192,7 +208,7 @@ fn key_location(source: &str, value: Location, key: &str) -> Location {
 }
 
 /// Where `key:` is first written, for errors about a whole mapping.
-fn first_key_location(source: &str, key: &str) -> Option<Location> {
+pub fn first_key_location(source: &str, key: &str) -> Option<Location> {
     let pattern = format!("{key}:");
     source.lines().enumerate().find_map(|(n, line)| {
         let byte = line.find(&pattern)?;
@@ -211,6 +227,14 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "name" => "a job name such as `quadratic`",
         "seed" => "a whole number from 0 to 18446744073709551615",
         "compute" => "a mapping with `samples`, `vars` and `expr`",
+        "tasks" => "a mapping with `command` and `count` or `params`",
+        "count" => "a whole number of tasks, at least 1",
+        "params" => "a mapping of parameter names to lists of values, such as `alpha: [0.1, 0.2]`",
+        "command" => "a list of arguments such as [\"python3\", \"work.py\", \"{task}\"]",
+        "result" => "one of number, json, none",
+        "timeout" => "a duration such as 30s or 5m",
+        "retries" => "a whole number of extra attempts, such as 1",
+        "env" => "a mapping of environment variable names to values",
         "samples" => "a sample count such as 200_000_000 or \"200M\"",
         "vars" => "a mapping of variable names to definitions, such as `a: uniform(5, 10)`",
         "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",

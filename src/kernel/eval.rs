@@ -401,7 +401,7 @@ mod tests {
             "name: t\nseed: 9\ncompute:\n  samples: 5000\n  vars:\n{vars}\n  expr: \"{expr}\"\nreduce: [{{histogram: {{bins: 7, range: [-2, 2]}}}}]\n"
         );
         let spec = jobfile::parse(&text).unwrap();
-        let program = compile(&spec.compute, spec.seed);
+        let program = compile(spec.compute().unwrap(), spec.seed);
         [Isa::Portable, Isa::Avx2, Isa::Avx512]
             .into_iter()
             .filter(|isa| isa.supported())
@@ -437,8 +437,8 @@ mod tests {
     fn fusion_does_not_change_bits() {
         let text = "name: t\nseed: 3\ncompute:\n  samples: 5000\n  vars:\n    a: uniform(1, 2)\n    b: normal(0, 1)\n  expr: (a * 3 - b) / (b * b + 1) - (2 / a + b) * (a - 1 / b)\nreduce: [mean]\n";
         let spec = jobfile::parse(text).unwrap();
-        let fused = compile(&spec.compute, spec.seed);
-        let plain = crate::kernel::program::compile_unfused(&spec.compute, spec.seed);
+        let fused = compile(spec.compute().unwrap(), spec.seed);
+        let plain = crate::kernel::program::compile_unfused(spec.compute().unwrap(), spec.seed);
         assert!(fused.instructions.len() < plain.instructions.len());
         let run = |program: &Program| {
             let mut ev = Evaluator::new(program, Isa::detect(), Tracked::ALL);

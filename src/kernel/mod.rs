@@ -8,7 +8,7 @@ pub mod program;
 pub mod rng;
 
 use crate::reduce::Tracked;
-use crate::spec::JobSpec;
+use crate::spec::{ComputeSpec, JobSpec};
 pub use eval::{Evaluator, Isa};
 pub use program::Program;
 
@@ -28,10 +28,10 @@ pub struct Kernel {
 pub const SHIFT_SAMPLES: u64 = 256;
 
 impl Kernel {
-    pub fn new(spec: &JobSpec, isa: Isa) -> Kernel {
-        let program = program::compile(&spec.compute, spec.seed);
+    pub fn new(spec: &JobSpec, compute: &ComputeSpec, isa: Isa) -> Kernel {
+        let program = program::compile(compute, spec.seed);
         let first = Evaluator::new(&program, Isa::Portable, Tracked::ALL)
-            .first_values(SHIFT_SAMPLES.min(spec.compute.samples));
+            .first_values(SHIFT_SAMPLES.min(compute.samples));
         let finite: Vec<f64> = first.into_iter().filter(|v| v.is_finite()).collect();
         let shift = if finite.is_empty() {
             0.0
@@ -53,18 +53,17 @@ mod tests {
     use super::*;
     use crate::jobfile;
 
+    fn shift_of(text: &str) -> f64 {
+        let spec = jobfile::parse(text).unwrap();
+        Kernel::new(&spec, spec.compute().unwrap(), Isa::Portable).shift
+    }
+
     #[test]
     fn the_shift_is_the_mean_of_the_first_256_samples() {
         let text = "name: t\ncompute:\n  samples: 10000\n  vars:\n    i: index()\n  expr: i\n";
-        let kernel = Kernel::new(&jobfile::parse(text).unwrap(), Isa::Portable);
-        assert_eq!(kernel.shift, 127.5);
-        let short = text.replace("10000", "10");
-        assert_eq!(
-            Kernel::new(&jobfile::parse(&short).unwrap(), Isa::Portable).shift,
-            4.5
-        );
+        assert_eq!(shift_of(text), 127.5);
+        assert_eq!(shift_of(&text.replace("10000", "10")), 4.5);
         let nan_first = text.replace("expr: i", "expr: where(i < 100, 0/0, i)");
-        let kernel = Kernel::new(&jobfile::parse(&nan_first).unwrap(), Isa::Portable);
-        assert_eq!(kernel.shift, (100.0 + 255.0) / 2.0);
+        assert_eq!(shift_of(&nan_first), (100.0 + 255.0) / 2.0);
     }
 }

@@ -399,7 +399,7 @@ mod tests {
         let text =
             format!("name: t\ncompute:\n  samples: 10\n  vars:\n{vars}\n  expr: \"{expr}\"\n");
         let spec = jobfile::parse(&text).unwrap();
-        compile(&spec.compute, 1)
+        compile(spec.compute().unwrap(), 1)
     }
 
     #[test]
@@ -479,7 +479,8 @@ mod tests {
             let text = format!(
                 "name: t\ncompute:\n  samples: 1\n  vars:\n    a: uniform(0, 1)\n    b: uniform(0, 1)\n  expr: \"{expr}\"\n"
             );
-            let plain = compile_unfused(&crate::jobfile::parse(&text).unwrap().compute, 1);
+            let plain =
+                compile_unfused(crate::jobfile::parse(&text).unwrap().compute().unwrap(), 1);
             assert_eq!(
                 plain.instructions.len(),
                 3,

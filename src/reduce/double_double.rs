@@ -27,7 +27,7 @@ fn quick_two_sum(a: f64, b: f64) -> (f64, f64) {
 
 /// `a * b` as `p + e` exactly; `mul_add` is a correctly rounded fused multiply-add on every
 /// platform (in software where the CPU has none), so `e` is exact.
-fn two_prod(a: f64, b: f64) -> (f64, f64) {
+pub fn two_prod(a: f64, b: f64) -> (f64, f64) {
     let p = a * b;
     (p, a.mul_add(b, -p))
 }

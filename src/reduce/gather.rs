@@ -4,51 +4,115 @@
 use std::path::PathBuf;
 
 use super::Accumulator;
-use super::part::{self, Expected, Problem};
+use super::part::{self, Expected, Part, Problem};
+use super::task_results::TaskOutcome;
+use crate::executor::task::expected_task_part;
 use crate::plan;
 use crate::run_dir::RunDir;
+use crate::spec::TasksSpec;
 
-pub struct Gathered {
-    pub total: Accumulator,
+/// What the parts of a run add up to: `total` from every valid part, and the slices without one.
+pub struct Gathered<T> {
+    pub total: T,
     pub missing: Vec<u32>,
     /// Slice and reason.
     pub corrupt: Vec<(u32, String)>,
 }
 
-impl Gathered {
+impl<T> Gathered<T> {
     pub fn complete(&self) -> bool {
         self.missing.is_empty() && self.corrupt.is_empty()
     }
+
+    /// Slices to run again: missing or corrupt, in order.
+    pub fn unusable(&self) -> Vec<u32> {
+        let mut slices: Vec<u32> = self
+            .missing
+            .iter()
+            .copied()
+            .chain(self.corrupt.iter().map(|(s, _)| *s))
+            .collect();
+        slices.sort_unstable();
+        slices
+    }
 }
 
-pub fn gather(run_dir: &RunDir, shift: f64) -> Gathered {
-    let spec = &run_dir.spec;
-    let slices = spec.split.ranks;
+/// Reads every slice's part; `absorb` takes in a valid one or says why it cannot be used.
+fn gather_parts<'a, T>(
+    run_dir: &'a RunDir,
+    total: T,
+    expected: impl Fn(u32) -> Expected<'a>,
+    mut absorb: impl FnMut(&mut T, Part) -> Result<(), String>,
+) -> Gathered<T> {
     let mut gathered = Gathered {
-        total: Accumulator::new(shift, spec.reduce.histogram),
+        total,
         missing: Vec::new(),
         corrupt: Vec::new(),
     };
-    for index in 0..slices {
-        let slice = plan::slice(spec.compute.samples, slices, index);
-        let expected = Expected {
-            job_hash: &run_dir.job_hash,
-            slice: index,
-            slices,
-            start: slice.start,
-            end: slice.end,
-            histogram: spec.reduce.histogram,
-        };
-        match part::read(&run_dir.parts(), &expected) {
-            Ok(acc) if acc.shift.to_bits() == shift.to_bits() => gathered.total.merge(&acc),
-            Ok(_) => gathered
-                .corrupt
-                .push((index, "computed with another shift".into())),
+    for index in 0..run_dir.spec.split.ranks {
+        match part::read(&run_dir.parts(), &expected(index)) {
+            Ok(part) => {
+                if let Err(reason) = absorb(&mut gathered.total, part) {
+                    gathered.corrupt.push((index, reason));
+                }
+            }
             Err(Problem::Missing) => gathered.missing.push(index),
             Err(Problem::Corrupt(reason)) => gathered.corrupt.push((index, reason)),
         }
     }
     gathered
+}
+
+/// Merges the exact accumulators of a compute run.
+pub fn gather(run_dir: &RunDir, samples: u64, shift: f64) -> Gathered<Accumulator> {
+    let spec = &run_dir.spec;
+    let slices = spec.split.ranks;
+    let histogram = spec.reduce.histogram;
+    gather_parts(
+        run_dir,
+        Accumulator::new(shift, histogram),
+        |index| {
+            let slice = plan::slice(samples, slices, index);
+            Expected {
+                job_hash: &run_dir.job_hash,
+                slice: index,
+                slices,
+                start: slice.start,
+                end: slice.end,
+            }
+        },
+        |total, part| {
+            let acc = part
+                .accumulator(histogram)
+                .map_err(|problem| match problem {
+                    Problem::Corrupt(reason) => reason,
+                    Problem::Missing => "no accumulator".into(),
+                })?;
+            if acc.shift.to_bits() != shift.to_bits() {
+                return Err("computed with another shift".into());
+            }
+            total.merge(&acc);
+            Ok(())
+        },
+    )
+}
+
+/// Collects the task outcomes of a task run; a part must hold exactly its slice's tasks.
+pub fn gather_tasks(run_dir: &RunDir, tasks: &TasksSpec) -> Gathered<Vec<TaskOutcome>> {
+    let slices = run_dir.spec.split.ranks;
+    gather_parts(
+        run_dir,
+        Vec::new(),
+        |index| expected_task_part(run_dir, tasks, index),
+        |total, part| {
+            let ids: Vec<u64> = part.tasks.iter().map(|o| o.task).collect();
+            if ids != plan::tasks_of_slice(tasks.count, slices, part.slice) {
+                return Err("holds other tasks than this slice's".into());
+            }
+            total.extend(part.tasks);
+            Ok(())
+        },
+    )
 }
 
 /// The log files of one slice (any array job of the run: `logs/<job>_<slice>.out`).

@@ -7,6 +7,7 @@ pub mod exact_sum;
 pub mod gather;
 pub mod part;
 pub mod summary;
+pub mod task_results;
 
 pub use accumulator::{Accumulator, Histogram, LaneStats, Tracked};
 pub use summary::Summary;

@@ -8,7 +8,7 @@ use crate::diagnostic::AppError;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
 use crate::run_dir::{JOBS_FILE, PLAN_FILE, RunDir};
-use crate::spec::JobSpec;
+use crate::spec::{JobSpec, Work};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scheduler {
@@ -29,14 +29,23 @@ pub fn prepare(
     scheduler: Scheduler,
 ) -> Result<Prepared, AppError> {
     let run_dir = RunDir::create(run_dir, spec, source)?;
-    let kernel = Kernel::new(spec, Isa::Portable);
-    let plan = plan::make(
-        spec,
-        &kernel.program,
-        slurm::cpus_per_task(spec),
-        spec.split.ranks,
-    );
-    let mut plan_json = serde_json::to_value(&plan).expect("a plan always serializes");
+    let threads = slurm::cpus_per_task(spec);
+    let mut plan_json = match &spec.work {
+        Work::Compute(compute) => {
+            let kernel = Kernel::new(spec, compute, Isa::Portable);
+            serde_json::to_value(plan::make(
+                spec,
+                compute,
+                &kernel.program,
+                threads,
+                spec.split.ranks,
+            ))
+        }
+        Work::Tasks(tasks) => {
+            serde_json::to_value(plan::make_for_tasks(spec, tasks, threads, spec.split.ranks))
+        }
+    }
+    .expect("a plan always serializes");
     plan_json["job_hash"] = run_dir.job_hash.clone().into();
     plan_json["scheduler"] = format!("{scheduler:?}").to_lowercase().into();
     run_dir.write(

@@ -1,6 +1,9 @@
-//! What each subcommand does, given already-parsed arguments. `main.rs` only parses.
+//! What each subcommand does, given already-parsed arguments. `main.rs` only parses. Compute
+//! jobs are handled here; task jobs branch off to [`tasks`].
 
-use std::path::Path;
+mod tasks;
+
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::diagnostic::AppError;
@@ -12,7 +15,7 @@ use crate::progress::Progress;
 use crate::reduce::{Summary, gather};
 use crate::report::RunReport;
 use crate::run_dir::{RESULT_FILE, RunDir};
-use crate::spec::{JobSpec, MAX_THREADS};
+use crate::spec::{ComputeSpec, JobSpec, MAX_THREADS, Work};
 use crate::submit::{self, Scheduler};
 
 /// Values given on the command line that take precedence over the job file.
@@ -21,6 +24,8 @@ pub struct Overrides {
     pub threads: Option<usize>,
     pub samples: Option<String>,
     pub seed: Option<u64>,
+    /// Where command tasks leave their stdout and stderr (`run` only).
+    pub logs: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,7 +45,20 @@ pub fn load_job(path: &Path, overrides: &Overrides) -> Result<JobSpec, AppError>
         if samples == 0 {
             return Err(AppError::Usage("--samples must be at least 1".into()));
         }
-        spec.compute.samples = samples;
+        match &mut spec.work {
+            Work::Compute(compute) => compute.samples = samples,
+            Work::Tasks(_) => {
+                return Err(AppError::Usage(
+                    "--samples is for compute jobs; this job runs `tasks:`".into(),
+                ));
+            }
+        }
+    }
+    if overrides.logs.is_some() && spec.compute().is_some() {
+        return Err(AppError::Usage(
+            "--logs is for task jobs (it keeps each task's stdout and stderr); this job has `compute:`"
+                .into(),
+        ));
     }
     if let Some(seed) = overrides.seed {
         spec.seed = seed;
@@ -61,7 +79,7 @@ pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn threads_for(spec: &JobSpec) -> usize {
+pub fn threads_for(spec: &JobSpec) -> usize {
     spec.split.threads.unwrap_or_else(available_cpus)
 }
 
@@ -90,23 +108,37 @@ pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String,
     // A launch of one process (mpirun -n 1, a one-task Slurm step) needs no MPI.
     let launch = launcher::current().filter(|l| l.size > 1);
     let spec = load_job(path, overrides)?;
+    let compute = match &spec.work {
+        Work::Compute(compute) => compute,
+        Work::Tasks(tasks_spec) => {
+            return tasks::run(&spec, tasks_spec, overrides, output, launch.as_ref());
+        }
+    };
     let started = Instant::now();
-    let kernel = Kernel::new(&spec, choose_isa()?);
+    let kernel = Kernel::new(&spec, compute, choose_isa()?);
     let threads = threads_for(&spec);
     let (ranks, acc) = if launch.is_some() || output.force_mpi {
-        match run_mpi(&spec, &kernel, threads, output, launch.as_ref())? {
+        match run_mpi(
+            &spec,
+            compute.samples,
+            &kernel,
+            threads,
+            output,
+            launch.as_ref(),
+        )? {
             Some(result) => result,
             None => return Ok(String::new()),
         }
     } else {
-        let whole = plan::slice(spec.compute.samples, 1, 0);
-        let progress = Progress::new(spec.compute.samples, !output.quiet);
+        let whole = plan::slice(compute.samples, 1, 0);
+        let progress = Progress::new(compute.samples, !output.quiet);
         let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
         progress.finish();
         (1, acc)
     };
     let report = RunReport {
         spec: &spec,
+        samples: compute.samples,
         ranks,
         threads,
         summary: Summary::from_accumulator(&acc),
@@ -124,11 +156,20 @@ pub fn run(path: &Path, overrides: &Overrides, output: Output) -> Result<String,
 #[cfg(feature = "mpi")]
 fn run_mpi(
     spec: &JobSpec,
+    samples: u64,
     kernel: &Kernel,
     threads: usize,
     output: Output,
     launch: Option<&launcher::Launch>,
 ) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
+    warn_if_bound(threads, launch);
+    let outcome = crate::executor::mpi::run(spec, samples, kernel, threads, !output.quiet)?;
+    Ok(outcome.accumulator.map(|acc| (outcome.size, acc)))
+}
+
+/// Warns on rank 0 when the launcher bound a rank to fewer CPUs than its threads.
+#[cfg(feature = "mpi")]
+fn warn_if_bound(threads: usize, launch: Option<&launcher::Launch>) {
     let cpus = available_cpus();
     if launch.is_none_or(|l| l.rank == 0) && threads > cpus {
         eprintln!(
@@ -138,8 +179,6 @@ fn run_mpi(
             if cpus == 1 { "" } else { "s" }
         );
     }
-    let outcome = crate::executor::mpi::run(spec, kernel, threads, !output.quiet)?;
-    Ok(outcome.accumulator.map(|acc| (outcome.size, acc)))
 }
 
 /// Without the `mpi` feature, an MPI run is refused: running the whole job once per rank would
@@ -147,11 +186,17 @@ fn run_mpi(
 #[cfg(not(feature = "mpi"))]
 fn run_mpi(
     _: &JobSpec,
+    _: u64,
     _: &Kernel,
     _: usize,
     _: Output,
     launch: Option<&launcher::Launch>,
 ) -> Result<Option<(u32, crate::reduce::Accumulator)>, AppError> {
+    Err(mpi_missing(launch))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_missing(launch: Option<&launcher::Launch>) -> AppError {
     let why = match launch {
         Some(l) => format!(
             "it is running as rank {} of {} ({}={})",
@@ -159,11 +204,11 @@ fn run_mpi(
         ),
         None => "--mpi was given".into(),
     };
-    Err(AppError::Usage(format!(
+    AppError::Usage(format!(
         "this hpcsub was built without MPI support, but {why}; it will not run the whole job once \
          per rank. Build the MPI version with `cargo build --release --features mpi` (it needs \
          `apt-get install openmpi-bin libopenmpi-dev libclang-dev`)"
-    )))
+    ))
 }
 
 /// Whether this process is a rank other than 0 of a launched job: such ranks stay quiet about
@@ -175,8 +220,18 @@ pub fn is_secondary_rank() -> bool {
 
 pub fn check(path: &Path, overrides: &Overrides, json: bool) -> Result<String, AppError> {
     let spec = load_job(path, overrides)?;
-    let kernel = Kernel::new(&spec, Isa::Portable);
-    let plan = plan::make(&spec, &kernel.program, threads_for(&spec), spec.split.ranks);
+    let compute = match &spec.work {
+        Work::Compute(compute) => compute,
+        Work::Tasks(tasks_spec) => return Ok(tasks::check(&spec, tasks_spec, json)),
+    };
+    let kernel = Kernel::new(&spec, compute, Isa::Portable);
+    let plan = plan::make(
+        &spec,
+        compute,
+        &kernel.program,
+        threads_for(&spec),
+        spec.split.ranks,
+    );
     Ok(if json {
         serde_json::to_string_pretty(&plan).expect("a plan always serializes")
     } else {
@@ -236,7 +291,7 @@ fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
 }
 
 pub fn schema() -> &'static str {
-    include_str!("jobfile/schema.json")
+    include_str!("../jobfile/schema.json")
 }
 
 pub fn submit(
@@ -301,30 +356,50 @@ fn wait_and_gather(run_dir: &Path, job_ids: &[String], json: bool) -> Result<Str
     match gather(run_dir, json) {
         Ok(text) => Ok(with_ids(text)),
         Err(AppError::Incomplete(text)) => Err(AppError::Incomplete(with_ids(text))),
+        Err(AppError::TasksFailed(text)) => Err(AppError::TasksFailed(with_ids(text))),
         Err(other) => Err(other),
     }
 }
 
-/// Submits again only the slices whose parts are missing or corrupt, and a new gather.
+/// The slices of a run that must run again: those without a valid part, and (task jobs) those
+/// with failed tasks. Corrupt parts are listed separately: they are removed before resubmitting.
+struct Rerun {
+    slices: Vec<u32>,
+    corrupt: Vec<u32>,
+}
+
+fn slices_to_rerun(run: &RunDir) -> Result<Rerun, AppError> {
+    match &run.spec.work {
+        Work::Compute(compute) => {
+            let gathered = gather::gather(run, compute.samples, compute_shift(run, compute));
+            Ok(Rerun {
+                slices: gathered.unusable(),
+                corrupt: gathered.corrupt.iter().map(|(s, _)| *s).collect(),
+            })
+        }
+        Work::Tasks(tasks_spec) => Ok(tasks::slices_to_rerun(run, tasks_spec)),
+    }
+}
+
+fn compute_shift(run: &RunDir, compute: &ComputeSpec) -> f64 {
+    Kernel::new(&run.spec, compute, Isa::Portable).shift
+}
+
+/// Submits again only the slices whose parts are missing or corrupt (or, for task jobs, hold
+/// failed tasks), and a new gather.
 pub fn resubmit(run_dir: &Path, wait: bool, json: bool) -> Result<String, AppError> {
     let run = RunDir::open(run_dir)?;
-    let gathered = gather::gather(&run, Kernel::new(&run.spec, Isa::Portable).shift);
-    if gathered.complete() {
+    let rerun = slices_to_rerun(&run)?;
+    if rerun.slices.is_empty() {
         return gather(run_dir, json);
     }
-    for (slice, _) in &gathered.corrupt {
+    for slice in &rerun.corrupt {
         let part = crate::reduce::part::path(&run.parts(), *slice);
         std::fs::remove_file(&part).map_err(|e| {
             AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
         })?;
     }
-    let mut slices: Vec<u32> = gathered
-        .missing
-        .iter()
-        .copied()
-        .chain(gathered.corrupt.iter().map(|(s, _)| *s))
-        .collect();
-    slices.sort_unstable();
+    let slices = rerun.slices;
     let job_ids = submit::submit(&run, Some(&slices))?;
     if wait {
         return wait_and_gather(&run.path, &job_ids, json);
@@ -341,12 +416,12 @@ pub fn resubmit(run_dir: &Path, wait: bool, json: bool) -> Result<String, AppErr
     })
 }
 
-/// Where a run stands: valid parts, missing and corrupt slices, and what is still queued.
+/// Where a run stands: slices to run again, what is still queued, whether it was gathered.
 pub fn status(run_dir: &Path, json: bool) -> Result<String, AppError> {
     let run = RunDir::open(run_dir)?;
-    let gathered = gather::gather(&run, Kernel::new(&run.spec, Isa::Portable).shift);
+    let rerun = slices_to_rerun(&run)?;
     let slices = run.spec.split.ranks;
-    let done = slices as usize - gathered.missing.len() - gathered.corrupt.len();
+    let done = slices as usize - rerun.slices.len();
     let queue = submit::queue_states(&submit::recorded_job_ids(&run))?;
     let mut by_state = std::collections::BTreeMap::<String, usize>::new();
     for (_, state) in &queue {
@@ -358,8 +433,8 @@ pub fn status(run_dir: &Path, json: bool) -> Result<String, AppError> {
             "run_dir": run.path.display().to_string(),
             "slices": slices,
             "done": done,
-            "missing": gathered.missing,
-            "corrupt": gathered.corrupt.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+            "to_rerun": rerun.slices,
+            "corrupt": rerun.corrupt,
             "queued": by_state,
             "result": finished,
         })
@@ -370,10 +445,10 @@ pub fn status(run_dir: &Path, json: bool) -> Result<String, AppError> {
             .map(|(state, n)| format!("{n} {state}"))
             .collect();
         format!(
-            "{}: {done} of {slices} slices done, {} missing, {} corrupt; in the queue: {}; {}",
+            "{}: {done} of {slices} slices done, {} to run again ({} corrupt); in the queue: {}; {}",
             run.path.display(),
-            gathered.missing.len(),
-            gathered.corrupt.len(),
+            rerun.slices.len(),
+            rerun.corrupt.len(),
             if queued.is_empty() {
                 "nothing".into()
             } else {
@@ -402,62 +477,84 @@ pub fn task(run_dir: &Path, slice: u32, threads: Option<usize>) -> Result<String
     let run_dir = RunDir::open(run_dir)?;
     let threads = task::threads(threads, run_dir.spec.split.threads);
     let started = Instant::now();
-    let part = task::run(&run_dir, slice, threads, choose_isa()?)?;
-    Ok(format!(
-        "slice {slice} of {}: {threads} thread{}, {:.3} s -> {}",
-        run_dir.spec.split.ranks,
-        if threads == 1 { "" } else { "s" },
-        started.elapsed().as_secs_f64(),
-        part.display()
-    ))
+    let plural = if threads == 1 { "" } else { "s" };
+    let slices = run_dir.spec.split.ranks;
+    match &run_dir.spec.work {
+        Work::Compute(compute) => {
+            let part = task::run(&run_dir, compute, slice, threads, choose_isa()?)?;
+            Ok(format!(
+                "slice {slice} of {slices}: {threads} thread{plural}, {:.3} s -> {}",
+                started.elapsed().as_secs_f64(),
+                part.display()
+            ))
+        }
+        Work::Tasks(tasks_spec) => {
+            let (part, failed) = task::run_tasks(&run_dir, tasks_spec, slice, threads)?;
+            Ok(format!(
+                "slice {slice} of {slices}: {threads} thread{plural}, {:.3} s, {failed} task{} failed -> {}",
+                started.elapsed().as_secs_f64(),
+                if failed == 1 { "" } else { "s" },
+                part.display()
+            ))
+        }
+    }
+}
+
+/// The report of a gather that found slices without a valid part (exit 3).
+fn incomplete<T>(run_dir: &RunDir, gathered: &gather::Gathered<T>, json: bool) -> AppError {
+    let dir = run_dir.path.display().to_string();
+    let logs = |slice: u32| -> Vec<String> {
+        gather::logs_of(run_dir, slice)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let report = serde_json::json!({
+        "run_dir": dir,
+        "slices": run_dir.spec.split.ranks,
+        "missing": gathered.missing,
+        "corrupt": gathered.corrupt.iter().map(|(slice, _)| slice).collect::<Vec<_>>(),
+        "problems": gathered.missing.iter().map(|&slice| serde_json::json!({
+            "slice": slice, "problem": "missing", "logs": logs(slice),
+        })).chain(gathered.corrupt.iter().map(|(slice, reason)| serde_json::json!({
+            "slice": slice, "problem": format!("corrupt: {reason}"), "logs": logs(*slice),
+        }))).collect::<Vec<_>>(),
+    });
+    AppError::Incomplete(if json {
+        report.to_string()
+    } else {
+        let mut text = format!(
+            "{dir}: {} of {} slices are not usable; nothing was written to {RESULT_FILE}\n",
+            gathered.missing.len() + gathered.corrupt.len(),
+            run_dir.spec.split.ranks
+        );
+        for problem in report["problems"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "  slice {}: {} (logs: {})\n",
+                problem["slice"],
+                problem["problem"].as_str().unwrap_or(""),
+                problem["logs"].as_array().map_or(0, |l| l.len())
+            ));
+        }
+        text
+    })
 }
 
 pub fn gather(run_dir: &Path, json: bool) -> Result<String, AppError> {
     let started = Instant::now();
     let run_dir = RunDir::open(run_dir)?;
     let spec = &run_dir.spec;
-    let shift = Kernel::new(spec, Isa::Portable).shift;
-    let gathered = gather::gather(&run_dir, shift);
-    let dir = run_dir.path.display().to_string();
+    let compute = match &spec.work {
+        Work::Compute(compute) => compute,
+        Work::Tasks(tasks_spec) => return tasks::gather(&run_dir, tasks_spec, started, json),
+    };
+    let gathered = gather::gather(&run_dir, compute.samples, compute_shift(&run_dir, compute));
     if !gathered.complete() {
-        let logs = |slice: u32| -> Vec<String> {
-            gather::logs_of(&run_dir, slice)
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect()
-        };
-        let report = serde_json::json!({
-            "run_dir": dir,
-            "slices": spec.split.ranks,
-            "missing": gathered.missing,
-            "corrupt": gathered.corrupt.iter().map(|(slice, _)| slice).collect::<Vec<_>>(),
-            "problems": gathered.missing.iter().map(|&slice| serde_json::json!({
-                "slice": slice, "problem": "missing", "logs": logs(slice),
-            })).chain(gathered.corrupt.iter().map(|(slice, reason)| serde_json::json!({
-                "slice": slice, "problem": format!("corrupt: {reason}"), "logs": logs(*slice),
-            }))).collect::<Vec<_>>(),
-        });
-        return Err(AppError::Incomplete(if json {
-            report.to_string()
-        } else {
-            let mut text = format!(
-                "{dir}: {} of {} slices are not usable; nothing was written to {RESULT_FILE}\n",
-                gathered.missing.len() + gathered.corrupt.len(),
-                spec.split.ranks
-            );
-            for problem in report["problems"].as_array().into_iter().flatten() {
-                text.push_str(&format!(
-                    "  slice {}: {} (logs: {})\n",
-                    problem["slice"],
-                    problem["problem"].as_str().unwrap_or(""),
-                    problem["logs"].as_array().map_or(0, |l| l.len())
-                ));
-            }
-            text
-        }));
+        return Err(incomplete(&run_dir, &gathered, json));
     }
     let report = RunReport {
         spec,
+        samples: compute.samples,
         ranks: spec.split.ranks,
         threads: submit::slurm::cpus_per_task(spec),
         summary: Summary::from_accumulator(&gathered.total),
@@ -465,7 +562,7 @@ pub fn gather(run_dir: &Path, json: bool) -> Result<String, AppError> {
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     let mut result = report.to_json();
-    result["run_dir"] = dir.into();
+    result["run_dir"] = run_dir.path.display().to_string().into();
     run_dir.write(RESULT_FILE, &result.to_string())?;
     Ok(if json {
         result.to_string()

@@ -1,0 +1,241 @@
+//! The `tasks:` section: a command run once per task id or parameter point. Placeholders are
+//! resolved here, so a typo in `{alpah}` is a located error before anything runs.
+
+use marked_yaml::Spanned;
+
+use super::yaml::{RawTasks, first_key_location, locate};
+use super::{bounded_count, position, quantity};
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::spec::{MAX_RETRIES, MAX_TASKS, Param, Piece, ResultKind, TasksSpec, Template};
+
+pub fn validate(
+    tasks: &Spanned<RawTasks>,
+    reduce_given: bool,
+    source: &str,
+) -> Result<TasksSpec, Diagnostic> {
+    let params = validate_params(tasks)?;
+    let grid = params
+        .iter()
+        .try_fold(1u64, |product, param| {
+            product.checked_mul(param.values.len() as u64)
+        })
+        .filter(|&n| n <= MAX_TASKS);
+    let count = match (&tasks.count, &tasks.params) {
+        (Some(count), params) => {
+            let n = bounded_count(count, "count", 1, MAX_TASKS)?;
+            if params.is_some() && grid != Some(n) {
+                return Err(Diagnostic::new(
+                    locate(count),
+                    format!(
+                        "`count` is {n} but `params` has {} points",
+                        grid.map_or_else(|| "too many".to_string(), |g| g.to_string())
+                    ),
+                )
+                .with_help("give `count` or `params`, not both: the count of a grid is the product of its list lengths"));
+            }
+            n
+        }
+        (None, Some(raw)) => grid.ok_or_else(|| {
+            Diagnostic::new(
+                locate(raw),
+                format!("`params` makes more than {MAX_TASKS} tasks"),
+            )
+        })?,
+        (None, None) => {
+            return Err(Diagnostic::new(
+                first_key_location(source, "tasks").unwrap_or_else(|| locate(tasks)),
+                "`tasks` needs `count` (task ids 0..count-1) or `params` (a grid)",
+            )
+            .with_help("for example: count: 10"));
+        }
+    };
+
+    let known: Vec<&str> = std::iter::once("task")
+        .chain(params.iter().map(|p| p.name.as_str()))
+        .collect();
+    if tasks.command.is_empty() {
+        return Err(
+            Diagnostic::new(locate(&tasks.command), "`command` is empty").with_help(
+                "list the program and its arguments: command: [\"python3\", \"work.py\", \"{task}\"]",
+            ),
+        );
+    }
+    let command = tasks
+        .command
+        .iter()
+        .map(|argument| template(argument, &known, source))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tasks.command[0].trim().is_empty() {
+        return Err(Diagnostic::new(
+            locate(&tasks.command[0]),
+            "the program to run (the first entry of `command`) is empty",
+        ));
+    }
+
+    let result = match &tasks.result {
+        Some(name) => ResultKind::from_name(name).ok_or_else(|| {
+            let diag = Diagnostic::new(
+                locate(name),
+                format!("unknown result kind `{}`", name.as_str()),
+            );
+            match did_you_mean(name, ResultKind::NAMES) {
+                Some(c) => diag.with_help(format!("did you mean `{c}`?")),
+                None => diag.with_help("expected number, json or none"),
+            }
+        })?,
+        None if reduce_given => ResultKind::Number,
+        None => ResultKind::None,
+    };
+    let timeout = match &tasks.timeout {
+        Some(t) => Some(
+            quantity::parse_timeout(t)
+                .map_err(|m| Diagnostic::new(locate(t), format!("`timeout`: {m}")))?,
+        ),
+        None => None,
+    };
+    let retries = match &tasks.retries {
+        Some(r) => bounded_count(r, "retries", 0, MAX_RETRIES)? as u32,
+        None => 0,
+    };
+    let env = tasks
+        .env
+        .iter()
+        .flat_map(|env| env.iter())
+        .map(|(name, value)| {
+            if !is_identifier(name) {
+                return Err(Diagnostic::new(
+                    locate(name),
+                    format!(
+                        "`{}` is not an environment variable name: use letters, digits and `_`",
+                        name.as_str()
+                    ),
+                ));
+            }
+            Ok((name.to_string(), template(value, &known, source)?))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TasksSpec {
+        count,
+        params,
+        command,
+        result,
+        timeout,
+        retries,
+        env,
+    })
+}
+
+fn validate_params(tasks: &RawTasks) -> Result<Vec<Param>, Diagnostic> {
+    let Some(raw) = &tasks.params else {
+        return Ok(Vec::new());
+    };
+    if raw.is_empty() {
+        return Err(Diagnostic::new(locate(raw), "`params` is empty")
+            .with_help("for example: params: {alpha: [0.1, 0.2]}"));
+    }
+    raw.iter()
+        .map(|(name, values)| {
+            if !is_identifier(name) {
+                return Err(Diagnostic::new(
+                    locate(name),
+                    format!(
+                        "`{}` is not a parameter name: use letters, digits and `_`, starting with a letter",
+                        name.as_str()
+                    ),
+                ));
+            }
+            if name.as_str() == "task" {
+                return Err(Diagnostic::new(
+                    locate(name),
+                    "`task` is the task id and cannot be a parameter name",
+                ));
+            }
+            if values.is_empty() {
+                return Err(Diagnostic::new(
+                    locate(values),
+                    format!("parameter `{}` has no values", name.as_str()),
+                ));
+            }
+            Ok(Param {
+                name: name.to_string(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            })
+        })
+        .collect()
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Splits an argument into text and placeholders. `{name}` with a known name is a placeholder,
+/// `{{name}}` is the literal text `{name}`, an unknown `{identifier}` is an error, and any other
+/// brace text (JSON, shell syntax) is kept as written.
+fn template(
+    scalar: &Spanned<String>,
+    known: &[&str],
+    source: &str,
+) -> Result<Template, Diagnostic> {
+    let text = scalar.as_str();
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find('{') {
+        let open = rest + found;
+        let identifier_end = |from: usize| {
+            text[from..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map(|len| from + len)
+        };
+        literal.push_str(&text[rest..open]);
+        if text[open..].starts_with("{{")
+            && let Some(end) = identifier_end(open + 2)
+            && end > open + 2
+            && text[end..].starts_with("}}")
+            && is_identifier(&text[open + 2..end])
+        {
+            literal.push_str(&text[open + 1..end + 1]);
+            rest = end + 2;
+            continue;
+        }
+        match identifier_end(open + 1) {
+            Some(end)
+                if end > open + 1
+                    && text[end..].starts_with('}')
+                    && is_identifier(&text[open + 1..end]) =>
+            {
+                let name = &text[open + 1..end];
+                if !known.contains(&name) {
+                    let diag = Diagnostic::new(
+                        position(scalar, source, open),
+                        format!("unknown placeholder `{{{name}}}`"),
+                    );
+                    return Err(match did_you_mean(name, known.iter().copied()) {
+                        Some(candidate) => diag.with_help(format!("did you mean `{{{candidate}}}`?")),
+                        None => diag.with_help(format!(
+                            "placeholders here: {}; write `{{{{{name}}}}}` for the literal text `{{{name}}}`",
+                            known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
+                        )),
+                    });
+                }
+                if !literal.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Placeholder(name.to_string()));
+                rest = end + 1;
+            }
+            _ => {
+                literal.push('{');
+                rest = open + 1;
+            }
+        }
+    }
+    literal.push_str(&text[rest..]);
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal));
+    }
+    Ok(Template { pieces })
+}
