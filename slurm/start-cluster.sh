@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Start a private single-node Slurm cluster under DIR (default /tmp/hpcsub-slurm): as root, with
 # no systemd and no accounting database, every file under DIR, random free ports on 127.0.0.1.
-# Needs Debian's slurm-wlm and munge. MAX_ARRAY_SIZE sets Slurm's MaxArraySize (default 1001).
+# Needs Debian's slurm-wlm and munge. MAX_ARRAY_SIZE sets Slurm's MaxArraySize (default 1001);
+# CPUS declares that many CPUs on the node (default: nproc; more lets waiting tasks share cores).
 # Clients find it through SLURM_CONF, which this prints:
 #   eval "$(slurm/start-cluster.sh /tmp/my-slurm)"; sinfo; slurm/stop-cluster.sh /tmp/my-slurm
 set -euo pipefail
 dir=$(realpath -m "${1:-/tmp/hpcsub-slurm}")
 node=$(hostname -s)
-cpus=$(nproc)
+cpus=${CPUS:-$(nproc)}
 memory_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
 mkdir -p "$dir"/{state,log,tmp,run,munge} "$dir/spool/$node"
 chmod 755 "$dir/munge"
@@ -57,6 +58,8 @@ EnforcePartLimits=ALL
 MinJobAge=300
 MaxArraySize=${MAX_ARRAY_SIZE:-1001}
 ReturnToService=2
+# Lets CPUS declare more CPUs than the machine has.
+SlurmdParameters=config_overrides
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory_mib State=UNKNOWN

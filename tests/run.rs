@@ -290,3 +290,37 @@ fn unrequested_statistics_do_not_change_requested_bits() {
     assert_eq!(all["result"]["mean"], mean_only["result"]["mean"]);
     assert_eq!(mean_only["result"].as_object().unwrap().len(), 2);
 }
+
+/// Every example in `jobs/` is valid and runs (compute jobs on fewer samples), from the
+/// repository root as the README shows.
+#[test]
+fn every_example_job_runs() {
+    let mut jobs: Vec<_> = std::fs::read_dir(repo_path("jobs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    jobs.sort();
+    assert!(jobs.len() >= 5, "{jobs:?}");
+    for job in jobs {
+        let text = std::fs::read_to_string(&job).unwrap();
+        let mut command = hpcsub();
+        command
+            .current_dir(repo_path(""))
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "--quiet"]);
+        if text.contains("\ncompute:") {
+            command.args(["--samples", "100k"]);
+        }
+        let output = output_of(&mut command);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            job.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result = &one_json(&output)["result"];
+        assert!(!result.as_object().unwrap().is_empty(), "{}", job.display());
+    }
+}
