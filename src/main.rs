@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hpcsub::commands::{self, Output, Overrides};
+use hpcsub::spec::SlurmMode;
 use hpcsub::submit::Scheduler;
 
 /// Run one YAML job the same way on threads, MPI ranks, Slurm or HTCondor, with the same answer
@@ -63,6 +64,10 @@ enum Command {
         /// The scheduler.
         #[arg(long = "to", value_enum)]
         scheduler: Scheduler,
+        /// Slurm: a job array and a gather (default), or one MPI job under `srun --mpi=pmix`
+        /// (needs the MPI build). Overrides `slurm.mode`.
+        #[arg(long, value_enum)]
+        mode: Option<SlurmMode>,
         /// The run directory (default: runs/<name>-<UTC timestamp>).
         #[arg(long)]
         run_dir: Option<PathBuf>,
@@ -173,11 +178,20 @@ fn main() -> ExitCode {
         Command::Submit {
             job,
             scheduler,
+            mode,
             run_dir,
             dry_run,
             wait,
             json,
-        } => commands::submit(job, *scheduler, run_dir.as_deref(), *dry_run, *wait, *json),
+        } => commands::submit(
+            job,
+            *scheduler,
+            *mode,
+            run_dir.as_deref(),
+            *dry_run,
+            *wait,
+            *json,
+        ),
         Command::Task {
             run_dir,
             slice,

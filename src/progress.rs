@@ -184,3 +184,63 @@ impl TaskProgress {
         }
     }
 }
+
+/// The bar of `submit --wait`: slices done (a part is in `parts/`), running, pending and failed
+/// (left the queue without a part), from one `squeue` call per poll.
+pub struct WaitProgress {
+    slices: u32,
+    /// An array run has one queue entry per slice; an MPI-mode run has one job for all.
+    array: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl WaitProgress {
+    pub fn new(slices: u32, array: bool) -> WaitProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(u64::from(slices)),
+                ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
+                )
+                .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        WaitProgress { slices, array, bar }
+    }
+
+    /// `done`: parts written; `states`: the queue's (job id, state) lines, array tasks as
+    /// `<job>_<index>`.
+    pub fn show(&self, done: usize, states: &[(String, String)]) {
+        let Some(bar) = &self.bar else { return };
+        let slices = self.slices as usize;
+        let (running, pending, failed) = if self.array {
+            let slice_states = states.iter().filter(|(id, _)| id.contains('_'));
+            let running = slice_states.clone().filter(|(_, s)| s == "RUNNING").count();
+            let pending = slice_states.filter(|(_, s)| s == "PENDING").count();
+            (
+                running,
+                pending,
+                slices.saturating_sub(done + running + pending),
+            )
+        } else {
+            let state = states.first().map_or("", |(_, s)| s.as_str());
+            let all_if = |wanted: &str| if state == wanted { slices } else { 0 };
+            (all_if("RUNNING"), all_if("PENDING"), 0)
+        };
+        bar.set_position(done as u64);
+        bar.set_message(format!(
+            "{running} running, {pending} pending, {failed} failed"
+        ));
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -13,6 +13,30 @@ pub struct JobSpec {
     pub reduce: ReduceSpec,
     pub split: SplitSpec,
     pub resources: Resources,
+    pub slurm: SlurmSpec,
+}
+
+/// Slurm settings of a job file, each validated so it can go on an `#SBATCH` line as is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SlurmSpec {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Extra `--option` or `--option=value` directives.
+    pub extra: Vec<String>,
+    /// At most this many array tasks run at once (`--array=...%N`).
+    pub array_limit: Option<u32>,
+    pub mode: SlurmMode,
+}
+
+/// How a submitted job runs on Slurm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlurmMode {
+    /// A job array, one task per slice, and a gather job.
+    #[default]
+    Array,
+    /// One job of `ranks` tasks that runs `srun --mpi=pmix hpcsub run` (the MPI build).
+    Mpi,
 }
 
 /// What the job does: exactly one of `compute:` and `tasks:` per job file.

@@ -5,31 +5,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-
-fn mpi_binary() -> &'static PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let target = repo_path("target/mpi-tests");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--features", "mpi", "--bin", "hpcsub", "--target-dir"])
-            .arg(&target)
-            .current_dir(repo_path(""))
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building hpcsub with --features mpi failed: install openmpi-bin libopenmpi-dev libclang-dev"
-        );
-        target.join("debug/hpcsub")
-    })
-}
 
 fn mpirun(ranks: u32) -> Command {
     let mut command = Command::new("mpirun");

@@ -317,3 +317,45 @@ fn task_jobs_fail_honestly_and_resubmit_reruns_the_failed_tasks() {
     assert_eq!(five_log.trim(), "25");
     assert!(run_dir.join("result.json").exists());
 }
+
+/// `--mode mpi`: one job of `ranks` tasks under `srun --mpi=pmix` (the MPI build); the ranks
+/// reduce with MPI and rank 0 writes result.json, with the bits of a local run.
+#[test]
+fn mpi_mode_runs_one_srun_job_with_the_bits_of_a_local_run() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(
+        work.path(),
+        "job.yaml",
+        &JOB.replace("ranks: 5", "ranks: 2"),
+    );
+    let output = output_of(
+        cluster
+            .command(mpi_binary())
+            .args([
+                "submit", "--to", "slurm", "--mode", "mpi", "--wait", "--json",
+            ])
+            .arg("--run-dir")
+            .arg(work.path().join("run"))
+            .arg(&job),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let submitted = one_json(&output);
+    assert_eq!(submitted["ranks"], 2);
+    assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 1);
+    let local = run_json(&job, &["--threads", "1"]);
+    assert_eq!(submitted["result"].to_string(), local["result"].to_string());
+    let script = std::fs::read_to_string(work.path().join("run/job.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --ntasks=2"), "{script}");
+    assert!(script.contains("srun --mpi=pmix "), "{script}");
+    let gathered = one_json(&output_of(
+        hpcsub()
+            .args(["gather", "--json"])
+            .arg(work.path().join("run")),
+    ));
+    assert_eq!(gathered["result"], submitted["result"]);
+}

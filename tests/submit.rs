@@ -264,3 +264,61 @@ fn without_sbatch_submit_names_dry_run_and_a_used_run_dir_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not empty"));
 }
+
+/// `slurm:` values go on `#SBATCH` lines, so anything that could end a line, start a shell word
+/// or smuggle a directive is refused at load time with its location.
+#[test]
+fn hostile_slurm_values_are_refused_and_good_ones_reach_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name: s\ncompute:\n  samples: 10\n  expr: 1\nsplit: {ranks: 3}\n";
+    for (section, location) in [
+        ("slurm:\n  partition: \"debug; touch /tmp/x\"\n", ":7:14:"),
+        ("slurm:\n  account: \"a\\nb\"\n", ":7:12:"),
+        ("slurm:\n  qos: \"$(id)\"\n", ":7:8:"),
+        ("slurm:\n  extra: [\"--constraint=a b\"]\n", ":7:11:"),
+        ("slurm:\n  extra: [\"--comment=`id`\"]\n", ":7:11:"),
+        ("slurm:\n  extra: [\"--output=/etc/passwd\"]\n", ":7:11:"),
+        ("slurm:\n  extra: [\"-p debug\"]\n", ":7:11:"),
+        (
+            "slurm:\n  extra: [\"--x=1\\n#SBATCH --wrap=id\"]\n",
+            ":7:11:",
+        ),
+        ("slurm:\n  mode: mpii\n", ":7:9:"),
+        ("slurm:\n  array_limit: 0\n", ":7:16:"),
+    ] {
+        let job = write_job(dir.path(), "job.yaml", &format!("{base}{section}"));
+        let output = output_of(hpcsub().arg("check").arg(&job));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{section}\n{stderr}");
+        assert!(stderr.contains(location), "{section}\n{stderr}");
+    }
+    let job = write_job(
+        dir.path(),
+        "good.yaml",
+        &format!(
+            "{base}slurm:\n  partition: debug\n  account: proj-1\n  qos: normal\n  extra: [\"--constraint=avx512&fma\", \"--exclusive\"]\n  array_limit: 2\n"
+        ),
+    );
+    let run_dir = dir.path().join("run");
+    let output = output_of(
+        hpcsub()
+            .args(["submit", "--to", "slurm", "--dry-run", "--run-dir"])
+            .arg(&run_dir)
+            .arg(&job),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let script = std::fs::read_to_string(run_dir.join("job.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --partition=debug",
+        "#SBATCH --account=proj-1",
+        "#SBATCH --qos=normal",
+        "#SBATCH --constraint=avx512&fma",
+        "#SBATCH --exclusive",
+    ] {
+        assert!(script.contains(line), "{line} missing:\n{script}");
+    }
+}

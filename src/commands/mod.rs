@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::reduce::{Summary, gather};
 use crate::report::RunReport;
 use crate::run_dir::{RESULT_FILE, RunDir};
-use crate::spec::{ComputeSpec, JobSpec, MAX_THREADS, Work};
+use crate::spec::{ComputeSpec, JobSpec, MAX_THREADS, SlurmMode, Work};
 use crate::submit::{self, Scheduler};
 
 /// Values given on the command line that take precedence over the job file.
@@ -297,12 +297,23 @@ pub fn schema() -> &'static str {
 pub fn submit(
     path: &Path,
     scheduler: Scheduler,
+    mode: Option<SlurmMode>,
     run_dir: Option<&Path>,
     dry_run: bool,
     wait: bool,
     json: bool,
 ) -> Result<String, AppError> {
-    let (spec, source) = jobfile::load(path)?;
+    let (mut spec, source) = jobfile::load(path)?;
+    if let Some(mode) = mode {
+        spec.slurm.mode = mode;
+    }
+    if spec.slurm.mode == SlurmMode::Mpi && !cfg!(feature = "mpi") {
+        return Err(AppError::Usage(
+            "MPI mode runs this binary under `srun --mpi=pmix`, but it was built without MPI \
+             support; submit with the MPI build (`cargo build --release --features mpi`)"
+                .into(),
+        ));
+    }
     let prepared = submit::prepare(&spec, &source, run_dir, &submit::this_binary()?, scheduler)?;
     let dir = prepared.run_dir.path.display().to_string();
     if dry_run {
@@ -344,7 +355,20 @@ pub fn submit(
 /// Waits until `job_ids` have left the queue, then reports what the run directory holds: the
 /// truth is in `parts/`, not in the queue.
 fn wait_and_gather(run_dir: &Path, job_ids: &[String], json: bool) -> Result<String, AppError> {
-    submit::wait_for_queue(job_ids)?;
+    let run = RunDir::open(run_dir)?;
+    let progress = crate::progress::WaitProgress::new(
+        run.spec.split.ranks,
+        submit::slurm_mode(&run) == SlurmMode::Array,
+    );
+    submit::wait_for_queue(job_ids, |states| {
+        let parts = std::fs::read_dir(run.parts()).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        });
+        progress.show(parts, states);
+    })?;
+    progress.finish();
     let with_ids = |text: String| -> String {
         if !json {
             return text;
@@ -369,6 +393,18 @@ struct Rerun {
 }
 
 fn slices_to_rerun(run: &RunDir) -> Result<Rerun, AppError> {
+    if submit::slurm_mode(run) == SlurmMode::Mpi {
+        // One MPI job computes every slice, or none: it wrote result.json, or it runs again.
+        let done = run.path.join(RESULT_FILE).exists();
+        return Ok(Rerun {
+            slices: if done {
+                Vec::new()
+            } else {
+                (0..run.spec.split.ranks).collect()
+            },
+            corrupt: Vec::new(),
+        });
+    }
     match &run.spec.work {
         Work::Compute(compute) => {
             let gathered = gather::gather(run, compute.samples, compute_shift(run, compute));
@@ -500,6 +536,47 @@ pub fn task(run_dir: &Path, slice: u32, threads: Option<usize>) -> Result<String
     }
 }
 
+/// An MPI-mode run has no parts: rank 0 wrote `result.json`, or the job failed.
+fn mpi_result(run_dir: &RunDir, json: bool) -> Result<String, AppError> {
+    let file = run_dir.path.join(RESULT_FILE);
+    let logs: Vec<String> = std::fs::read_dir(run_dir.logs())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().display().to_string())
+        .collect();
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        let report = serde_json::json!({
+            "run_dir": run_dir.path.display().to_string(),
+            "missing": (0..run_dir.spec.split.ranks).collect::<Vec<_>>(),
+            "problems": [{"problem": "the MPI job ended without writing result.json", "logs": logs}],
+        });
+        return Err(AppError::Incomplete(if json {
+            report.to_string()
+        } else {
+            format!(
+                "{}: the MPI job ended without writing {RESULT_FILE}; its logs: {}",
+                run_dir.path.display(),
+                logs.join(", ")
+            )
+        }));
+    };
+    let mut result: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| AppError::Run(format!("{} is not JSON: {e}", file.display())))?;
+    result["run_dir"] = run_dir.path.display().to_string().into();
+    let failed = result["failed"].as_array().is_some_and(|f| !f.is_empty());
+    let text = if json {
+        result.to_string()
+    } else {
+        serde_json::to_string_pretty(&result).expect("JSON")
+    };
+    if failed {
+        Err(AppError::TasksFailed(text))
+    } else {
+        Ok(text)
+    }
+}
+
 /// The report of a gather that found slices without a valid part (exit 3).
 fn incomplete<T>(run_dir: &RunDir, gathered: &gather::Gathered<T>, json: bool) -> AppError {
     let dir = run_dir.path.display().to_string();
@@ -543,6 +620,9 @@ fn incomplete<T>(run_dir: &RunDir, gathered: &gather::Gathered<T>, json: bool) -
 pub fn gather(run_dir: &Path, json: bool) -> Result<String, AppError> {
     let started = Instant::now();
     let run_dir = RunDir::open(run_dir)?;
+    if submit::slurm_mode(&run_dir) == SlurmMode::Mpi {
+        return mpi_result(&run_dir, json);
+    }
     let spec = &run_dir.spec;
     let compute = match &spec.work {
         Work::Compute(compute) => compute,

@@ -20,18 +20,27 @@ const LAUNCHERS: [(&str, &str); 4] = [
     ("SLURM_PROCID", "SLURM_NTASKS"),
 ];
 
-/// The launch this environment describes, if any.
+/// The launch this environment describes, if any. A pair with both variables wins; a rank
+/// without its size (`srun --mpi=pmix` sets `PMIX_RANK` but no `PMIX_SIZE`) takes the size
+/// from another launcher's variable, else 1.
 pub fn detect(env: impl Fn(&str) -> Option<String>) -> Option<Launch> {
-    LAUNCHERS.iter().find_map(|(rank_var, size_var)| {
-        let rank = env(rank_var)?.trim().parse().ok()?;
-        let size = env(size_var)
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1);
+    let number = |name: &str| -> Option<u32> { env(name)?.trim().parse().ok() };
+    let complete = LAUNCHERS.iter().find_map(|(rank_var, size_var)| {
         Some(Launch {
-            rank,
-            size,
+            rank: number(rank_var)?,
+            size: number(size_var)?,
             source: size_var,
         })
+    });
+    complete.or_else(|| {
+        let rank = LAUNCHERS
+            .iter()
+            .find_map(|(rank_var, _)| number(rank_var))?;
+        let (size, source) = LAUNCHERS
+            .iter()
+            .find_map(|(_, size_var)| Some((number(size_var)?, *size_var)))
+            .unwrap_or((1, "no size variable"));
+        Some(Launch { rank, size, source })
     })
 }
 
@@ -67,6 +76,20 @@ mod tests {
         assert_eq!(detect(env(&hydra)).map(|l| (l.rank, l.size)), Some((0, 3)));
         let slurm = [("SLURM_PROCID", "1"), ("SLURM_NTASKS", "2")];
         assert_eq!(detect(env(&slurm)).map(|l| (l.rank, l.size)), Some((1, 2)));
+        let srun_pmix = [
+            ("PMIX_RANK", "1"),
+            ("SLURM_PROCID", "1"),
+            ("SLURM_NTASKS", "3"),
+        ];
+        assert_eq!(
+            detect(env(&srun_pmix)).map(|l| (l.rank, l.size)),
+            Some((1, 3))
+        );
+        let pmix_only = [("PMIX_RANK", "0")];
+        assert_eq!(
+            detect(env(&pmix_only)).map(|l| (l.rank, l.size)),
+            Some((0, 1))
+        );
         assert_eq!(detect(env(&[])), None);
         assert_eq!(detect(env(&[("PMI_RANK", "x")])), None);
     }

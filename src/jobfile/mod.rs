@@ -2,6 +2,7 @@
 //! value and reports the first problem as `file:line:column` with a hint.
 
 pub mod quantity;
+mod slurm;
 mod tasks;
 mod yaml;
 
@@ -170,6 +171,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
         reduce,
         split,
         resources,
+        slurm: slurm::validate(&raw.slurm)?,
     })
 }
 

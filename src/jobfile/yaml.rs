@@ -19,6 +19,18 @@ pub struct RawJob {
     pub reduce: Option<Spanned<Vec<Spanned<RawReduction>>>>,
     pub split: Option<Spanned<RawSplit>>,
     pub resources: Option<Spanned<RawResources>>,
+    pub slurm: Option<Spanned<RawSlurm>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlurm {
+    pub partition: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    pub qos: Option<Spanned<String>>,
+    pub extra: Option<RawList>,
+    pub array_limit: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +247,11 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "timeout" => "a duration such as 30s or 5m",
         "retries" => "a whole number of extra attempts, such as 1",
         "env" => "a mapping of environment variable names to values",
+        "slurm" => "a mapping with `partition`, `account`, `qos`, `extra`, `array_limit`, `mode`",
+        "partition" | "account" | "qos" => "a Slurm name such as `debug`",
+        "extra" => "a list of sbatch options such as [\"--constraint=avx2\"]",
+        "array_limit" => "a whole number of array tasks running at once",
+        "mode" => "array or mpi",
         "samples" => "a sample count such as 200_000_000 or \"200M\"",
         "vars" => "a mapping of variable names to definitions, such as `a: uniform(5, 10)`",
         "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",

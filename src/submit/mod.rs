@@ -8,7 +8,7 @@ use crate::diagnostic::AppError;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
 use crate::run_dir::{JOBS_FILE, PLAN_FILE, RunDir};
-use crate::spec::{JobSpec, Work};
+use crate::spec::{JobSpec, SlurmMode, Work};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scheduler {
@@ -48,11 +48,23 @@ pub fn prepare(
     .expect("a plan always serializes");
     plan_json["job_hash"] = run_dir.job_hash.clone().into();
     plan_json["scheduler"] = format!("{scheduler:?}").to_lowercase().into();
+    plan_json["mode"] = format!("{:?}", spec.slurm.mode).to_lowercase().into();
     run_dir.write(
         PLAN_FILE,
         &serde_json::to_string_pretty(&plan_json).expect("JSON"),
     )?;
     let commands = match scheduler {
+        Scheduler::Slurm if spec.slurm.mode == SlurmMode::Mpi => {
+            run_dir.write(
+                "job.sbatch",
+                &slurm::mpi_script(spec, binary, &run_dir.path),
+            )?;
+            vec![vec![
+                "sbatch".into(),
+                "--parsable".into(),
+                "job.sbatch".into(),
+            ]]
+        }
         Scheduler::Slurm => {
             run_dir.write(
                 "job.sbatch",
@@ -113,13 +125,22 @@ pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, A
             .unwrap_or("")
             .to_string())
     };
+    if slurm_mode(run_dir) == SlurmMode::Mpi {
+        let _ = std::fs::remove_file(run_dir.path.join(crate::run_dir::RESULT_FILE));
+        let ids = vec![sbatch(&["job.sbatch"])?];
+        record_job_ids(run_dir, &ids)?;
+        return Ok(ids);
+    }
     let every: Vec<u32> = (0..run_dir.spec.split.ranks).collect();
     let slices = slices.unwrap_or(&every);
     let config = run_in(&run_dir.path, "scontrol", &["show", "config"])?;
     let max_array_size = slurm::max_array_size(&config).unwrap_or(1001);
     let mut ids = Vec::new();
     for (offset, indices) in slurm::array_pieces(slices, max_array_size) {
-        let array = format!("--array={indices}");
+        let array = match run_dir.spec.slurm.array_limit {
+            Some(limit) => format!("--array={indices}%{limit}"),
+            None => format!("--array={indices}"),
+        };
         let export = format!("--export=ALL,HPCSUB_SLICE_OFFSET={offset}");
         ids.push(sbatch(&[&array, &export, "job.sbatch"])?);
     }
@@ -129,13 +150,29 @@ pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, A
         "--kill-on-invalid-dep=yes",
         "gather.sbatch",
     ])?);
+    record_job_ids(run_dir, &ids)?;
+    Ok(ids)
+}
+
+fn record_job_ids(run_dir: &RunDir, ids: &[String]) -> Result<(), AppError> {
     let mut all_ids = recorded_job_ids(run_dir);
     all_ids.extend(ids.iter().cloned());
     run_dir.write(
         JOBS_FILE,
         &serde_json::json!({ "job_ids": all_ids }).to_string(),
     )?;
-    Ok(ids)
+    Ok(())
+}
+
+/// How the run was submitted, as recorded in its plan (`--mode` may override the job file).
+pub fn slurm_mode(run_dir: &RunDir) -> SlurmMode {
+    let recorded = std::fs::read_to_string(run_dir.path.join(PLAN_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    match recorded.as_ref().and_then(|plan| plan["mode"].as_str()) {
+        Some("mpi") => SlurmMode::Mpi,
+        _ => SlurmMode::Array,
+    }
 }
 
 /// Every job id this run was submitted as, oldest first.
@@ -157,11 +194,15 @@ pub fn queue_states(job_ids: &[String]) -> Result<Vec<(String, String)>, AppErro
         .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
         .output()
         .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once(' '))
+    Ok(parse_states(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// `squeue -o "%i %T"` lines as (job id, state).
+fn parse_states(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.trim().split_once(' '))
         .map(|(id, state)| (id.to_string(), state.to_string()))
-        .collect())
+        .collect()
 }
 
 /// Cancels every job of the run.
@@ -177,19 +218,25 @@ pub fn cancel(run_dir: &RunDir) -> Result<Vec<String>, AppError> {
 /// Waits until none of `job_ids` is in the queue any more: one `squeue` call per poll for the
 /// whole run, with back-off. Leaving the queue says nothing about success; the caller looks at
 /// `parts/` and `result.json` for that.
-pub fn wait_for_queue(job_ids: &[String]) -> Result<(), AppError> {
+/// `on_poll` gets the queue states of the run's array tasks and jobs after each poll.
+pub fn wait_for_queue(
+    job_ids: &[String],
+    on_poll: impl Fn(&[(String, String)]),
+) -> Result<(), AppError> {
     const MAX_FAILURES_IN_A_ROW: u32 = 5;
     let mut interval = std::time::Duration::from_millis(250);
     let mut failures = 0;
     loop {
         let output = std::process::Command::new("squeue")
-            .args(["-h", "-o", "%i", "-j", &job_ids.join(",")])
+            .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
             .output()
             .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
             failures = 0;
-            if String::from_utf8_lossy(&output.stdout).trim().is_empty() {
+            let states = parse_states(&String::from_utf8_lossy(&output.stdout));
+            on_poll(&states);
+            if states.is_empty() {
                 return Ok(());
             }
         } else if stderr.contains("Invalid job id") {

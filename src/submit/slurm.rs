@@ -47,12 +47,64 @@ pub fn job_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
     }
     lines.push("#SBATCH --output=logs/%A_%a.out".into());
     lines.push("#SBATCH --open-mode=append".into());
+    lines.extend(site_directives(spec));
     // Arrays above MaxArraySize are submitted in pieces whose indices start again at 0; hpcsub
     // passes each piece's first slice as HPCSUB_SLICE_OFFSET (a number it writes itself).
     lines.push(format!(
         "exec {} task {} --slice \"$((SLURM_ARRAY_TASK_ID + ${{HPCSUB_SLICE_OFFSET:-0}}))\"",
         shell_quote(&binary.to_string_lossy()),
         shell_quote(&run_dir.to_string_lossy())
+    ));
+    lines.join("\n") + "\n"
+}
+
+/// `slurm.partition`, `account`, `qos` and `extra`, validated when the job file was read.
+fn site_directives(spec: &JobSpec) -> Vec<String> {
+    let slurm = &spec.slurm;
+    [
+        ("partition", &slurm.partition),
+        ("account", &slurm.account),
+        ("qos", &slurm.qos),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some(format!("#SBATCH --{key}={}", value.as_ref()?)))
+    .chain(slurm.extra.iter().map(|option| format!("#SBATCH {option}")))
+    .collect()
+}
+
+/// MPI mode: one job of `ranks` tasks; `srun --mpi=pmix` starts the MPI build of hpcsub once
+/// per task, the ranks reduce with MPI, and rank 0's JSON becomes `result.json` (renamed into
+/// place only once complete).
+pub fn mpi_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
+    let threads = cpus_per_task(spec);
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        format!("#SBATCH --job-name={}", spec.name),
+        format!("#SBATCH --ntasks={}", spec.split.ranks),
+        format!("#SBATCH --cpus-per-task={threads}"),
+    ];
+    if let Some(time) = spec.resources.time {
+        lines.push(format!("#SBATCH --time={}", slurm_time(time)));
+    }
+    if let Some(bytes) = spec.resources.memory {
+        let per_cpu = bytes.div_ceil(threads as u64).div_ceil(1 << 20);
+        lines.push(format!("#SBATCH --mem-per-cpu={per_cpu}M"));
+    }
+    lines.push("#SBATCH --output=logs/%j.out".into());
+    lines.extend(site_directives(spec));
+    let quoted = |path: &Path| shell_quote(&path.to_string_lossy());
+    let logs = if spec.tasks().is_some() {
+        format!(" --logs {}", quoted(&run_dir.join("logs")))
+    } else {
+        String::new()
+    };
+    lines.push(format!(
+        "srun --mpi=pmix {} run --json --quiet{logs} {} > {} && mv {} {}",
+        quoted(binary),
+        quoted(&run_dir.join(crate::run_dir::JOB_FILE)),
+        quoted(&run_dir.join("result.partial")),
+        quoted(&run_dir.join("result.partial")),
+        quoted(&run_dir.join(crate::run_dir::RESULT_FILE)),
     ));
     lines.join("\n") + "\n"
 }

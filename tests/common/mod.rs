@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -68,4 +69,24 @@ pub fn assert_close(name: &str, actual: f64, expected: f64, standard_error: f64,
         (actual - expected).abs() <= sigmas * standard_error,
         "{name}: {actual} is not within {sigmas} standard errors ({standard_error}) of {expected}"
     );
+}
+
+/// The MPI build of hpcsub (`--features mpi`), built once into `target/mpi-tests` so that
+/// `cargo test` stays the one test command.
+pub fn mpi_binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let target = repo_path("target/mpi-tests");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--features", "mpi", "--bin", "hpcsub", "--target-dir"])
+            .arg(&target)
+            .current_dir(repo_path(""))
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building hpcsub with --features mpi failed: install openmpi-bin libopenmpi-dev libclang-dev"
+        );
+        target.join("debug/hpcsub")
+    })
 }
