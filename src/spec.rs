@@ -132,15 +132,18 @@ pub enum ResultKind {
 }
 
 impl ResultKind {
-    pub const NAMES: [&'static str; 3] = ["number", "json", "none"];
+    pub const ALL: [ResultKind; 3] = [ResultKind::Number, ResultKind::Json, ResultKind::None];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultKind::Number => "number",
+            ResultKind::Json => "json",
+            ResultKind::None => "none",
+        }
+    }
 
     pub fn from_name(name: &str) -> Option<ResultKind> {
-        match name {
-            "number" => Some(ResultKind::Number),
-            "json" => Some(ResultKind::Json),
-            "none" => Some(ResultKind::None),
-            _ => None,
-        }
+        ResultKind::ALL.into_iter().find(|kind| kind.name() == name)
     }
 }
 

@@ -177,11 +177,7 @@ pub fn check(spec: &JobSpec, tasks: &TasksSpec, json: bool) -> String {
         } else {
             format!(" over {}", params.join(" x "))
         },
-        match tasks.result {
-            crate::spec::ResultKind::Number => "number",
-            crate::spec::ResultKind::Json => "json",
-            crate::spec::ResultKind::None => "none",
-        },
+        tasks.result.name(),
         tasks
             .timeout
             .map_or("no timeout".to_string(), |t| format!("timeout {t:?}")),

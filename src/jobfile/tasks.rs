@@ -78,7 +78,7 @@ pub fn validate(
                 locate(name),
                 format!("unknown result kind `{}`", name.as_str()),
             );
-            match did_you_mean(name, ResultKind::NAMES) {
+            match did_you_mean(name, ResultKind::ALL.map(ResultKind::name)) {
                 Some(c) => diag.with_help(format!("did you mean `{c}`?")),
                 None => diag.with_help("expected number, json or none"),
             }
