@@ -217,7 +217,7 @@ fn task_jobs_under_mpirun_give_the_local_result() {
         "tasks.yaml",
         "name: mpi-tasks\ntasks:\n  count: 25\n  command: [\"sh\", \"-c\", \"if [ {task} = 7 ]; then exit 9; fi; echo {task}.5\"]\nreduce: [sum, mean, std]\n",
     );
-    let local = output_of(hpcsub().arg("run").arg(&job).args(["--json", "-q"]));
+    let local = run_output(&job, &[]);
     assert_eq!(local.status.code(), Some(1));
     let local = one_json(&local);
     for ranks in [2, 3] {

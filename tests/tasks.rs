@@ -9,13 +9,7 @@ use serde_json::{Value, json};
 
 /// `hpcsub run JOB --json --quiet EXTRA...`: exit code and JSON.
 fn run_tasks(job: &Path, extra: &[&str]) -> (i32, Value) {
-    let output = output_of(
-        hpcsub()
-            .arg("run")
-            .arg(job)
-            .args(["--json", "--quiet"])
-            .args(extra),
-    );
+    let output = run_output(job, extra);
     (output.status.code().unwrap_or(-1), one_json(&output))
 }
 

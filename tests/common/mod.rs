@@ -46,15 +46,21 @@ pub fn one_json(output: &Output) -> Value {
     first
 }
 
-/// Runs `hpcsub run JOB --json` with extra arguments and returns the parsed object.
-pub fn run_json(job: &Path, extra: &[&str]) -> Value {
-    let output = output_of(
+/// `hpcsub run JOB --json --quiet EXTRA...`, whatever its exit code.
+pub fn run_output(job: &Path, extra: &[&str]) -> Output {
+    output_of(
         hpcsub()
             .arg("run")
             .arg(job)
             .args(["--json", "--quiet"])
             .args(extra),
-    );
+    )
+}
+
+/// Runs `hpcsub run JOB --json` with extra arguments, which must succeed, and returns the
+/// parsed object.
+pub fn run_json(job: &Path, extra: &[&str]) -> Value {
+    let output = run_output(job, extra);
     assert!(
         output.status.success(),
         "hpcsub run failed: {}",
