@@ -54,9 +54,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a run directory and scripts for a scheduler (for now: --dry-run).
+    /// Write a run directory and its scripts, and submit them to Slurm or HTCondor.
     #[command(
-        after_help = "Examples:\n  hpcsub submit jobs/quadratic.yaml --to slurm --dry-run\n  hpcsub submit jobs/pi.yaml --to slurm --dry-run --run-dir runs/pi-test"
+        after_help = "Examples:\n  hpcsub submit jobs/quadratic.yaml --to slurm --wait\n  hpcsub submit jobs/pi.yaml --to condor --dry-run --run-dir runs/pi-test"
     )]
     Submit {
         /// The job file (YAML).
@@ -88,7 +88,7 @@ enum Command {
         /// The slice to compute, 0-based.
         #[arg(long)]
         slice: u32,
-        /// Threads (default: SLURM_CPUS_PER_TASK, else split.threads, else every CPU this process may use).
+        /// Threads (default: SLURM_CPUS_PER_TASK, else the CPUs each slice asked for: split.threads, else 1).
         #[arg(long)]
         threads: Option<usize>,
     },
@@ -106,8 +106,11 @@ enum Command {
     #[command(after_help = "Example:\n  hpcsub resubmit runs/quadratic-20261124T113500Z --wait")]
     Resubmit {
         run_dir: PathBuf,
-        /// Wait until the run has left the queue, then gather.
+        /// Write what the resubmission needs and print the commands, without submitting.
         #[arg(long)]
+        dry_run: bool,
+        /// Wait until the run has left the queue, then gather.
+        #[arg(long, conflicts_with = "dry_run")]
         wait: bool,
         #[arg(long)]
         json: bool,
@@ -200,9 +203,10 @@ fn main() -> ExitCode {
         Command::Gather { run_dir, json } => commands::gather(run_dir, *json),
         Command::Resubmit {
             run_dir,
+            dry_run,
             wait,
             json,
-        } => commands::resubmit(run_dir, *wait, *json),
+        } => commands::resubmit(run_dir, *dry_run, *wait, *json),
         Command::Status { run_dir, json } => commands::status(run_dir, *json),
         Command::Cancel { run_dir } => commands::cancel(run_dir),
         Command::Schema => Ok(commands::schema().to_string()),

@@ -14,6 +14,20 @@ pub struct JobSpec {
     pub split: SplitSpec,
     pub resources: Resources,
     pub slurm: SlurmSpec,
+    pub condor: CondorSpec,
+}
+
+/// HTCondor settings of a job file, each validated so it can go into a submit file as is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CondorSpec {
+    /// A ClassAd expression, added to the ones HTCondor writes itself.
+    pub requirements: Option<String>,
+    /// At most this many slices idle at once (late materialization).
+    pub max_idle: Option<u32>,
+    /// Extra submit commands (name, value), names from HTCondor's submit language.
+    pub extra: Vec<(String, String)>,
+    /// DAGMan's `RETRY` for the slices node.
+    pub retries: u32,
 }
 
 /// Slurm settings of a job file, each validated so it can go on an `#SBATCH` line as is.
@@ -250,6 +264,8 @@ pub struct Resources {
     pub time: Option<Duration>,
     /// Bytes per rank.
     pub memory: Option<u64>,
+    /// Bytes of scratch disk per rank.
+    pub disk: Option<u64>,
 }
 
 /// Limits that keep a job file from asking for something absurd.

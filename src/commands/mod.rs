@@ -305,7 +305,16 @@ pub fn submit(
 ) -> Result<String, AppError> {
     let (mut spec, source) = jobfile::load(path)?;
     if let Some(mode) = mode {
+        if scheduler == Scheduler::Condor {
+            return Err(AppError::Usage(
+                "--mode is for Slurm; on HTCondor a run is always a job array and a gather node"
+                    .into(),
+            ));
+        }
         spec.slurm.mode = mode;
+    }
+    if scheduler == Scheduler::Condor {
+        spec.slurm.mode = SlurmMode::Array;
     }
     if spec.slurm.mode == SlurmMode::Mpi && !cfg!(feature = "mpi") {
         return Err(AppError::Usage(
@@ -321,21 +330,7 @@ pub fn submit(
             serde_json::json!({"run_dir": dir, "job_ids": [], "commands": prepared.commands})
                 .to_string()
         } else {
-            let commands: Vec<String> = prepared
-                .commands
-                .iter()
-                .map(|c| {
-                    format!(
-                        "  (cd {} && {})",
-                        submit::slurm::shell_quote(&dir),
-                        c.join(" ")
-                    )
-                })
-                .collect();
-            format!(
-                "{dir}\nto submit (dry run, nothing was submitted):\n{}",
-                commands.join("\n")
-            )
+            format!("{dir}\n{}", dry_run_commands(&dir, &prepared.commands))
         });
     }
     let job_ids = submit::submit(&prepared.run_dir, None)?;
@@ -352,6 +347,23 @@ pub fn submit(
     })
 }
 
+fn dry_run_commands(dir: &str, commands: &[Vec<String>]) -> String {
+    let lines: Vec<String> = commands
+        .iter()
+        .map(|c| {
+            format!(
+                "  (cd {} && {})",
+                submit::slurm::shell_quote(dir),
+                c.join(" ")
+            )
+        })
+        .collect();
+    format!(
+        "to submit (dry run, nothing was submitted):\n{}",
+        lines.join("\n")
+    )
+}
+
 /// Waits until `job_ids` have left the queue, then reports what the run directory holds: the
 /// truth is in `parts/`, not in the queue.
 fn wait_and_gather(run_dir: &Path, job_ids: &[String], json: bool) -> Result<String, AppError> {
@@ -360,7 +372,7 @@ fn wait_and_gather(run_dir: &Path, job_ids: &[String], json: bool) -> Result<Str
         run.spec.split.ranks,
         submit::slurm_mode(&run) == SlurmMode::Array,
     );
-    submit::wait_for_queue(job_ids, |states| {
+    submit::wait_for_queue(&run, job_ids, |states| {
         let parts = std::fs::read_dir(run.parts()).map_or(0, |d| {
             d.flatten()
                 .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
@@ -423,11 +435,26 @@ fn compute_shift(run: &RunDir, compute: &ComputeSpec) -> f64 {
 
 /// Submits again only the slices whose parts are missing or corrupt (or, for task jobs, hold
 /// failed tasks), and a new gather.
-pub fn resubmit(run_dir: &Path, wait: bool, json: bool) -> Result<String, AppError> {
+pub fn resubmit(run_dir: &Path, dry_run: bool, wait: bool, json: bool) -> Result<String, AppError> {
     let run = RunDir::open(run_dir)?;
     let rerun = slices_to_rerun(&run)?;
     if rerun.slices.is_empty() {
         return gather(run_dir, json);
+    }
+    if dry_run {
+        let commands = submit::resubmission(&run, &rerun.slices)?;
+        let dir = run.path.display().to_string();
+        return Ok(if json {
+            serde_json::json!({"run_dir": dir, "slices": rerun.slices, "corrupt": rerun.corrupt, "commands": commands})
+                .to_string()
+        } else {
+            format!(
+                "{dir}\nslices to run again: {:?} (corrupt parts, removed when submitted: {:?})\n{}",
+                rerun.slices,
+                rerun.corrupt,
+                dry_run_commands(&dir, &commands)
+            )
+        });
     }
     for slice in &rerun.corrupt {
         let part = crate::reduce::part::path(&run.parts(), *slice);
@@ -458,7 +485,7 @@ pub fn status(run_dir: &Path, json: bool) -> Result<String, AppError> {
     let rerun = slices_to_rerun(&run)?;
     let slices = run.spec.split.ranks;
     let done = slices as usize - rerun.slices.len();
-    let queue = submit::queue_states(&submit::recorded_job_ids(&run))?;
+    let queue = submit::queue_states(&run)?;
     let mut by_state = std::collections::BTreeMap::<String, usize>::new();
     for (_, state) in &queue {
         *by_state.entry(state.to_lowercase()).or_default() += 1;

@@ -13,13 +13,13 @@ use crate::reduce::part::{self, Expected, Part};
 use crate::run_dir::RunDir;
 use crate::spec::{ComputeSpec, TasksSpec};
 
-/// Threads for a task: `--threads`, else what Slurm gave the task, else the job file's, else
-/// every CPU this process may use (a task run by hand).
+/// Threads for a task: `--threads`, else what Slurm gave the task, else what each slice asked
+/// the scheduler for (`split.threads`, else one CPU).
 pub fn threads(given: Option<usize>, spec_threads: Option<usize>) -> usize {
     given
         .or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok()?.parse().ok())
         .or(spec_threads)
-        .unwrap_or_else(crate::commands::available_cpus)
+        .unwrap_or(1)
 }
 
 fn check_slice(run_dir: &RunDir, slice_index: u32) -> Result<(), AppError> {
@@ -48,6 +48,17 @@ pub fn run(
     let spec = &run_dir.spec;
     let slices = spec.split.ranks;
     let slice = plan::slice(compute.samples, slices, slice_index);
+    let expected = Expected {
+        job_hash: &run_dir.job_hash,
+        slice: slice_index,
+        slices,
+        start: slice.start,
+        end: slice.end,
+    };
+    // A retried DAG node or array runs every slice again; a slice with a valid part is done.
+    if part::read(&run_dir.parts(), &expected).is_ok() {
+        return Ok(part::path(&run_dir.parts(), slice_index));
+    }
     let kernel = Kernel::new(spec, compute, isa);
     let acc = local::run_slice(
         &kernel,
@@ -56,13 +67,6 @@ pub fn run(
         threads,
         &Progress::hidden(),
     );
-    let expected = Expected {
-        job_hash: &run_dir.job_hash,
-        slice: slice_index,
-        slices,
-        start: slice.start,
-        end: slice.end,
-    };
     Part::of_accumulator(&expected, &acc)
         .write_atomically(&run_dir.parts())
         .map_err(write_error(slice_index))

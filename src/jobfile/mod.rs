@@ -1,6 +1,7 @@
 //! Job file -> validated [`JobSpec`]. Reading and YAML live in [`yaml`]; this module checks every
 //! value and reports the first problem as `file:line:column` with a hint.
 
+mod condor;
 pub mod quantity;
 mod slurm;
 mod tasks;
@@ -161,6 +162,12 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
                 }
                 None => None,
             },
+            disk: match &res.disk {
+                Some(d) => {
+                    Some(quantity::parse_memory(d).map_err(|msg| Diagnostic::new(locate(d), msg))?)
+                }
+                None => None,
+            },
         },
         None => Resources::default(),
     };
@@ -172,6 +179,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
         split,
         resources,
         slurm: slurm::validate(&raw.slurm)?,
+        condor: condor::validate(&raw.condor)?,
     })
 }
 

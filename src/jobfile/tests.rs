@@ -440,7 +440,7 @@ fn schema_matches_the_parser() {
         keys
     };
     assert_eq!(keys(&schema), accepted(""));
-    for section in ["compute", "tasks", "split", "resources", "slurm"] {
+    for section in ["compute", "tasks", "split", "resources", "slurm", "condor"] {
         assert_eq!(
             keys(&schema["properties"][section]),
             accepted(section),

@@ -20,6 +20,16 @@ pub struct RawJob {
     pub split: Option<Spanned<RawSplit>>,
     pub resources: Option<Spanned<RawResources>>,
     pub slurm: Option<Spanned<RawSlurm>>,
+    pub condor: Option<Spanned<RawCondor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondor {
+    pub requirements: Option<Spanned<String>>,
+    pub max_idle: Option<Spanned<String>>,
+    pub extra: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<String>>>>,
+    pub retries: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +90,7 @@ pub struct RawSplit {
 pub struct RawResources {
     pub time: Option<Spanned<String>>,
     pub memory: Option<Spanned<String>>,
+    pub disk: Option<Spanned<String>>,
 }
 
 /// Hand-written so a bad entry gets a message about reductions, not about enum variants.
@@ -249,7 +260,14 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "env" => "a mapping of environment variable names to values",
         "slurm" => "a mapping with `partition`, `account`, `qos`, `extra`, `array_limit`, `mode`",
         "partition" | "account" | "qos" => "a Slurm name such as `debug`",
+        "extra" if path.starts_with("condor") => {
+            "a mapping of submit commands to values, such as `accounting_group: group_physics`"
+        }
         "extra" => "a list of sbatch options such as [\"--constraint=avx2\"]",
+        "condor" => "a mapping with `requirements`, `max_idle`, `extra`, `retries`",
+        "requirements" => "a ClassAd expression such as 'OpSysAndVer == \"AlmaLinux9\"'",
+        "max_idle" => "a whole number of slices idle at once",
+        "disk" => "a disk size such as 2GiB",
         "array_limit" => "a whole number of array tasks running at once",
         "mode" => "array or mpi",
         "samples" => "a sample count such as 200_000_000 or \"200M\"",
@@ -257,7 +275,7 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",
         "reduce" => "a list such as [mean, std, min, max]",
         "split" => "a mapping with `ranks` and `threads`",
-        "resources" => "a mapping with `time` and `memory`",
+        "resources" => "a mapping with `time`, `memory` and `disk`",
         "histogram" => "a mapping {bins: N, range: [low, high]}",
         "bins" => "a whole number of bins",
         "range" => "a list [low, high]",

@@ -115,17 +115,21 @@ pub fn gather_tasks(run_dir: &RunDir, tasks: &TasksSpec) -> Gathered<Vec<TaskOut
     )
 }
 
-/// The log files of one slice (any array job of the run: `logs/<job>_<slice>.out`).
+/// The log files of one slice (any job of the run: `logs/<job>_<slice>.out` and `.err`).
 pub fn logs_of(run_dir: &RunDir, slice: u32) -> Vec<PathBuf> {
-    let suffix = format!("_{slice}.out");
+    let stem = format!("_{slice}.");
     let mut logs: Vec<PathBuf> = std::fs::read_dir(run_dir.logs())
         .into_iter()
         .flatten()
         .flatten()
         .map(|entry| entry.path())
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+            p.file_name().is_some_and(|n| {
+                let name = n.to_string_lossy();
+                name.strip_suffix("out")
+                    .or_else(|| name.strip_suffix("err"))
+                    .is_some_and(|rest| rest.ends_with(&stem))
+            })
         })
         .collect();
     logs.sort();

@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::spec::JobSpec;
+use super::{Scheduler, run_in, slurm_mode};
+use crate::diagnostic::AppError;
+use crate::run_dir::RunDir;
+use crate::spec::{JobSpec, SlurmMode};
 
 /// A string as one single-quoted shell word.
 pub fn shell_quote(text: &str) -> String {
@@ -44,6 +47,9 @@ pub fn job_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
     }
     if let Some(bytes) = spec.resources.memory {
         lines.push(format!("#SBATCH --mem={}M", bytes.div_ceil(1 << 20)));
+    }
+    if let Some(bytes) = spec.resources.disk {
+        lines.push(format!("#SBATCH --tmp={}M", bytes.div_ceil(1 << 20)));
     }
     lines.push("#SBATCH --output=logs/%A_%a.out".into());
     lines.push("#SBATCH --open-mode=append".into());
@@ -127,6 +133,130 @@ pub fn gather_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
         + "\n"
 }
 
+/// Writes the run's scripts: `job.sbatch` (the array, or the MPI job) and `gather.sbatch`;
+/// returns the commands that submit them.
+pub fn write_scripts(
+    spec: &JobSpec,
+    binary: &Path,
+    run_dir: &RunDir,
+) -> Result<Vec<Vec<String>>, AppError> {
+    let sbatch = |args: &[&str]| -> Vec<String> {
+        ["sbatch", "--parsable"]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    if spec.slurm.mode == SlurmMode::Mpi {
+        run_dir.write("job.sbatch", &mpi_script(spec, binary, &run_dir.path))?;
+        return Ok(vec![sbatch(&["job.sbatch"])]);
+    }
+    run_dir.write("job.sbatch", &job_script(spec, binary, &run_dir.path))?;
+    run_dir.write("gather.sbatch", &gather_script(spec, binary, &run_dir.path))?;
+    Ok(vec![
+        sbatch(&["job.sbatch"]),
+        gather_command("<array job id>"),
+    ])
+}
+
+fn gather_command(array_ids: &str) -> Vec<String> {
+    [
+        "sbatch",
+        "--parsable",
+        &format!("--dependency=afterok:{array_ids}"),
+        "--kill-on-invalid-dep=yes",
+        "gather.sbatch",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The `sbatch` arguments of each array piece that together cover `slices`.
+fn array_arguments(run_dir: &RunDir, slices: &[u32], max_array_size: u32) -> Vec<[String; 3]> {
+    array_pieces(slices, max_array_size)
+        .into_iter()
+        .map(|(offset, indices)| {
+            let array = match run_dir.spec.slurm.array_limit {
+                Some(limit) => format!("--array={indices}%{limit}"),
+                None => format!("--array={indices}"),
+            };
+            [
+                array,
+                format!("--export=ALL,HPCSUB_SLICE_OFFSET={offset}"),
+                "job.sbatch".to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The commands that would submit `slices` again, for Slurm's default MaxArraySize (the real
+/// submission asks the cluster for it).
+pub fn resubmit_commands(run_dir: &RunDir, slices: &[u32]) -> Vec<Vec<String>> {
+    let mut commands: Vec<Vec<String>> = array_arguments(run_dir, slices, 1001)
+        .into_iter()
+        .map(|args| {
+            ["sbatch".to_string(), "--parsable".to_string()]
+                .into_iter()
+                .chain(args)
+                .collect()
+        })
+        .collect();
+    commands.push(gather_command("<array job ids>"));
+    commands
+}
+
+/// Submits the array (all slices, or only `slices`), then a gather that runs once every one of
+/// them has succeeded. Above MaxArraySize the array goes in several pieces, each with its index
+/// offset, and the gather depends on them all. Returns the job ids (arrays, then the gather).
+/// An MPI-mode run is one job.
+pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, AppError> {
+    let sbatch = |args: &[&str]| -> Result<String, AppError> {
+        let mut all = vec!["--parsable"];
+        all.extend_from_slice(args);
+        // --parsable prints "id" or "id;cluster".
+        Ok(run_in(&run_dir.path, Scheduler::Slurm, "sbatch", &all)?
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string())
+    };
+    if slurm_mode(run_dir) == SlurmMode::Mpi {
+        let _ = std::fs::remove_file(run_dir.path.join(crate::run_dir::RESULT_FILE));
+        return Ok(vec![sbatch(&["job.sbatch"])?]);
+    }
+    let every: Vec<u32> = (0..run_dir.spec.split.ranks).collect();
+    let slices = slices.unwrap_or(&every);
+    let config = run_in(
+        &run_dir.path,
+        Scheduler::Slurm,
+        "scontrol",
+        &["show", "config"],
+    )?;
+    let max_array_size = max_array_size(&config).unwrap_or(1001);
+    let mut ids = Vec::new();
+    for args in array_arguments(run_dir, slices, max_array_size) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ids.push(sbatch(&args)?);
+    }
+    let gather = gather_command(&ids.join(":"));
+    let args: Vec<&str> = gather[2..].iter().map(String::as_str).collect();
+    ids.push(sbatch(&args)?);
+    Ok(ids)
+}
+
+/// The queue state of every array task and gather of the run still in the queue:
+/// (job id, state), one line per array task.
+pub fn queue_states(job_ids: &[String]) -> Result<Vec<(String, String)>, AppError> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let output = std::process::Command::new("squeue")
+        .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
+        .output()
+        .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
+    Ok(parse_states(&String::from_utf8_lossy(&output.stdout)))
+}
+
 /// Slurm's MaxArraySize (array indices run from 0 to one less), from `scontrol show config`.
 pub fn max_array_size(config: &str) -> Option<u32> {
     config.lines().find_map(|line| {
@@ -169,6 +299,55 @@ fn ranges(indices: &[u32]) -> String {
         start = end + 1;
     }
     parts.join(",")
+}
+
+/// `squeue -o "%i %T"` lines as (job id, state).
+fn parse_states(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.trim().split_once(' '))
+        .map(|(id, state)| (id.to_string(), state.to_string()))
+        .collect()
+}
+
+/// Waits until none of `job_ids` is in the queue any more: one `squeue` call per poll for the
+/// whole run, with back-off. Leaving the queue says nothing about success; the caller looks at
+/// `parts/` and `result.json` for that.
+/// `on_poll` gets the queue states of the run's array tasks and jobs after each poll.
+pub fn wait_for_queue(
+    job_ids: &[String],
+    on_poll: impl Fn(&[(String, String)]),
+) -> Result<(), AppError> {
+    const MAX_FAILURES_IN_A_ROW: u32 = 5;
+    let mut interval = std::time::Duration::from_millis(250);
+    let mut failures = 0;
+    loop {
+        let output = std::process::Command::new("squeue")
+            .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
+            .output()
+            .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            failures = 0;
+            let states = parse_states(&String::from_utf8_lossy(&output.stdout));
+            on_poll(&states);
+            if states.is_empty() {
+                return Ok(());
+            }
+        } else if stderr.contains("Invalid job id") {
+            // Slurm has forgotten the jobs: they left the queue long ago.
+            return Ok(());
+        } else {
+            failures += 1;
+            if failures >= MAX_FAILURES_IN_A_ROW {
+                return Err(AppError::Run(format!(
+                    "squeue failed {failures} times in a row: {}",
+                    stderr.trim()
+                )));
+            }
+        }
+        std::thread::sleep(interval);
+        interval = (interval * 2).min(std::time::Duration::from_secs(10));
+    }
 }
 
 #[cfg(test)]
