@@ -125,9 +125,58 @@ enum Command {
     /// Cancel every job of a submitted run.
     #[command(after_help = "Example:\n  hpcsub cancel runs/quadratic-20261124T113500Z")]
     Cancel { run_dir: PathBuf },
+    /// Time the job at several thread (and rank) counts: speed-up, efficiency, Karp-Flatt, a plot.
+    #[command(
+        after_help = "Examples:\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --repeat 5\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --ranks 1,2 --plot scaling.svg   # ranks: the MPI build"
+    )]
+    Scale {
+        /// The job file (YAML).
+        job: PathBuf,
+        /// Threads per rank to try, e.g. 1,2,4 (default: 1, 2, 4, ... up to the CPUs available).
+        #[arg(long)]
+        threads: Option<String>,
+        /// Ranks to try, e.g. 1,2 (more than 1 runs `mpirun`; needs the MPI build).
+        #[arg(long)]
+        ranks: Option<String>,
+        /// Number of samples, e.g. 50M (default: compute.samples).
+        #[arg(long)]
+        samples: Option<String>,
+        /// Runs per configuration; the table shows the best and the median.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        /// Draw speed-up against workers, with the ideal line and an Amdahl fit (.svg or .png).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the job as a graph: its variables and operations, then slices, threads and reduce.
+    #[command(
+        after_help = "Examples:\n  hpcsub graph jobs/quadratic.yaml | dot -Tpng > quadratic.png\n  hpcsub graph jobs/quadratic.yaml --optimized --format svg > program.svg"
+    )]
+    Graph {
+        /// The job file (YAML).
+        job: PathBuf,
+        /// dot (default), or svg through Graphviz's `dot`.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        /// Show the compiled program after constant folding and fusion.
+        #[arg(long)]
+        optimized: bool,
+        /// Threads per rank in the plan (default: split.threads, else the CPUs available).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Print the JSON Schema of job files, for editors.
     #[command(after_help = "Example:\n  hpcsub schema > hpcsub-job.schema.json")]
     Schema,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Svg,
 }
 
 #[derive(Args)]
@@ -209,6 +258,34 @@ fn main() -> ExitCode {
         } => commands::resubmit(run_dir, *dry_run, *wait, *json),
         Command::Status { run_dir, json } => commands::status(run_dir, *json),
         Command::Cancel { run_dir } => commands::cancel(run_dir),
+        Command::Scale {
+            job,
+            threads,
+            ranks,
+            samples,
+            repeat,
+            plot,
+            json,
+        } => commands::scale(&commands::ScaleRequest {
+            job,
+            threads: threads.as_deref(),
+            ranks: ranks.as_deref(),
+            samples: samples.clone(),
+            repeat: *repeat,
+            plot: plot.as_deref(),
+            json: *json,
+        }),
+        Command::Graph {
+            job,
+            format,
+            optimized,
+            threads,
+        } => commands::graph(
+            job,
+            *threads,
+            *optimized,
+            matches!(format, GraphFormat::Svg),
+        ),
         Command::Schema => Ok(commands::schema().to_string()),
     };
     match outcome {

@@ -1,7 +1,10 @@
 //! What each subcommand does, given already-parsed arguments. `main.rs` only parses. Compute
 //! jobs are handled here; task jobs branch off to [`tasks`].
 
+mod scale;
 mod tasks;
+
+pub use scale::{ScaleRequest, scale};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -676,4 +679,59 @@ pub fn gather(run_dir: &Path, json: bool) -> Result<String, AppError> {
     } else {
         report.to_table()
     })
+}
+
+/// `hpcsub graph`: DOT, or SVG through Graphviz's `dot`.
+pub fn graph(
+    job: &Path,
+    threads: Option<usize>,
+    optimized: bool,
+    svg: bool,
+) -> Result<String, AppError> {
+    let spec = load_job(
+        job,
+        &Overrides {
+            threads,
+            ..Overrides::default()
+        },
+    )?;
+    if optimized && spec.compute().is_none() {
+        return Err(AppError::Usage(
+            "--optimized shows the compiled program of a `compute:` job; this job runs `tasks:`"
+                .into(),
+        ));
+    }
+    let text = crate::graph::dot(&spec, threads_for(&spec), optimized);
+    if !svg {
+        return Ok(text);
+    }
+    let mut child = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            AppError::Run(format!(
+                "cannot run Graphviz's `dot` ({e}): install it (`apt-get install graphviz`), or \
+                 use `--format dot` and render the DOT elsewhere"
+            ))
+        })?;
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(text.as_bytes())
+        .map_err(|e| AppError::Run(format!("cannot write to dot: {e}")))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| AppError::Run(format!("dot failed: {e}")))?;
+    if !output.status.success() {
+        return Err(AppError::Run(format!(
+            "dot -Tsvg failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
