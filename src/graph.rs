@@ -64,16 +64,21 @@ impl Dot {
             .0
     }
 
-    /// An operation node on `inputs`, one per distinct (operation, inputs).
-    fn operation(&mut self, label: &str, inputs: &[String]) -> String {
-        let key = format!("op {label}({})", inputs.join(","));
-        let (id, new) = self.node(key, label, ", shape=circle");
+    /// The node for `key`, fed by `inputs`: created with its edges the first time.
+    fn fed(&mut self, key: String, label: &str, attributes: &str, inputs: &[String]) -> String {
+        let (id, new) = self.node(key, label, attributes);
         if new {
             for input in inputs {
                 self.edge(input, &id);
             }
         }
         id
+    }
+
+    /// An operation node on `inputs`, one per distinct (operation, inputs).
+    fn operation(&mut self, label: &str, inputs: &[String]) -> String {
+        let key = format!("op {label}({})", inputs.join(","));
+        self.fed(key, label, ", shape=circle", inputs)
     }
 }
 
@@ -195,9 +200,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                     UnaryKind::Op(UnaryOp::Not) => "!",
                     UnaryKind::Function(f) => f.name(),
                 };
-                let (id, _) = dot.node(key, label, ", shape=circle");
-                dot.edge(&registers[arg], &id);
-                id
+                dot.fed(key, label, ", shape=circle", &[registers[arg].clone()])
             }
             Instruction::Binary {
                 kind, left, right, ..
@@ -210,11 +213,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                     operand(dot, &registers, left),
                     operand(dot, &registers, right),
                 ];
-                let (id, _) = dot.node(key, label, ", shape=circle");
-                for input in &inputs {
-                    dot.edge(input, &id);
-                }
-                id
+                dot.fed(key, label, ", shape=circle", &inputs)
             }
             Instruction::Select {
                 condition,
@@ -227,11 +226,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                     operand(dot, &registers, if_true),
                     operand(dot, &registers, if_false),
                 ];
-                let (id, _) = dot.node(key, "where", ", shape=circle");
-                for input in &inputs {
-                    dot.edge(input, &id);
-                }
-                id
+                dot.fed(key, "where", ", shape=circle", &inputs)
             }
             Instruction::Fused {
                 outer,

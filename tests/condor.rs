@@ -248,17 +248,11 @@ fn a_removed_proc_leaves_its_slice_missing_and_resubmit_runs_only_that_slice() {
     assert_eq!(code, Some(3));
     assert_eq!(report["missing"], serde_json::json!([1]));
 
-    let output = output_of(
+    let planned = success_json(&output_of(
         hpcsub()
             .args(["resubmit", "--dry-run", "--json"])
             .arg(&run_dir),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let planned = one_json(&output);
+    ));
     assert_eq!(planned["slices"], serde_json::json!([1]));
     assert_eq!(
         planned["commands"],
@@ -301,20 +295,14 @@ fn task_jobs_submit_wait_and_gather_through_condor_submit_dag() {
         ),
     );
     let local = run_json(&job, &[]);
-    let output = output_of(
+    let submitted = success_json(&output_of(
         hpcsub()
             .args(["submit", "--to", "condor", "--wait", "--json", "--run-dir"])
             .arg(work.path().join("run"))
             .arg(&job)
             .current_dir(work.path())
             .env("PATH", emulated_path()),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let submitted = one_json(&output);
+    ));
     assert_eq!(submitted["result"]["sum"], 150);
     assert_eq!(submitted["result"].to_string(), local["result"].to_string());
     assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 1);

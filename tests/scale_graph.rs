@@ -23,15 +23,6 @@ split:
   ranks: 3
 ";
 
-fn success_json(output: &std::process::Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    one_json(output)
-}
-
 #[test]
 fn scale_reports_every_configuration_and_draws_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,22 +105,24 @@ fn scale_reports_every_configuration_and_draws_svg_and_png() {
     assert_eq!((width, height), (800, 560));
 }
 
+const ONE_THREAD_ONE_AND_TWO_RANKS: [&str; 8] = [
+    "scale",
+    "--threads",
+    "1",
+    "--ranks",
+    "1,2",
+    "--repeat",
+    "1",
+    "--json",
+];
+
 #[test]
 fn scale_runs_ranks_through_mpirun_with_the_mpi_build_and_says_why_not_without() {
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(dir.path(), "job.yaml", JOB);
     let report = success_json(&output_of(
         Command::new(mpi_binary())
-            .args([
-                "scale",
-                "--threads",
-                "1",
-                "--ranks",
-                "1,2",
-                "--repeat",
-                "1",
-                "--json",
-            ])
+            .args(ONE_THREAD_ONE_AND_TWO_RANKS)
             .arg(&job)
             .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
             .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -145,18 +138,7 @@ fn scale_runs_ranks_through_mpirun_with_the_mpi_build_and_says_why_not_without()
     assert_eq!(report["identical_results"], true, "{report}");
 
     let report = success_json(&output_of(
-        hpcsub()
-            .args([
-                "scale",
-                "--threads",
-                "1",
-                "--ranks",
-                "1,2",
-                "--repeat",
-                "1",
-                "--json",
-            ])
-            .arg(&job),
+        hpcsub().args(ONE_THREAD_ONE_AND_TWO_RANKS).arg(&job),
     ));
     assert_eq!(report["rows"].as_array().unwrap().len(), 1);
     assert!(

@@ -192,9 +192,10 @@ pub fn cancel(run_dir: &RunDir) -> Result<Vec<String>, AppError> {
     let ids = recorded_job_ids(run_dir);
     if !ids.is_empty() {
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let (scheduler, program) = match scheduler(run_dir) {
-            Scheduler::Slurm => (Scheduler::Slurm, "scancel"),
-            Scheduler::Condor => (Scheduler::Condor, "condor_rm"),
+        let scheduler = scheduler(run_dir);
+        let program = match scheduler {
+            Scheduler::Slurm => "scancel",
+            Scheduler::Condor => "condor_rm",
         };
         run_in(&run_dir.path, scheduler, program, &args)?;
     }

@@ -46,6 +46,16 @@ pub fn one_json(output: &Output) -> Value {
     first
 }
 
+/// The one JSON value of a command that must have succeeded.
+pub fn success_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    one_json(output)
+}
+
 /// `hpcsub run JOB --json --quiet EXTRA...`, whatever its exit code.
 pub fn run_output(job: &Path, extra: &[&str]) -> Output {
     output_of(
