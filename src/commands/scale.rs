@@ -32,16 +32,21 @@ fn default_threads() -> Vec<usize> {
     threads
 }
 
-/// Why runs of several ranks cannot happen here, if they cannot.
-fn mpi_unavailable() -> Option<String> {
+/// How to start several ranks here: `mpirun` and the options it needs, or why it cannot be done.
+fn mpi_launcher() -> Result<Vec<&'static str>, String> {
     if !cfg!(feature = "mpi") {
-        return Some(
+        return Err(
             "this hpcsub was built without MPI (`cargo build --release --features mpi`)".into(),
         );
     }
     match Command::new("mpirun").arg("--version").output() {
-        Ok(output) if output.status.success() => None,
-        _ => Some("`mpirun` is not on PATH (Debian: `apt-get install openmpi-bin`)".into()),
+        // Open MPI binds each rank to one core by default, which would serialise its threads,
+        // and refuses more ranks than slots.
+        Ok(output) if String::from_utf8_lossy(&output.stdout).contains("Open MPI") => {
+            Ok(vec!["mpirun", "--oversubscribe", "--bind-to", "none"])
+        }
+        Ok(output) if output.status.success() => Ok(vec!["mpirun"]),
+        _ => Err("`mpirun` is not on PATH (Debian: `apt-get install openmpi-bin`)".into()),
     }
 }
 
@@ -69,24 +74,16 @@ fn run_in_process(job: &Path, threads: usize, samples: &Option<String>) -> Resul
 }
 
 fn run_under_mpirun(
+    launcher: &[&str],
     job: &Path,
     config: Config,
     samples: &Option<String>,
 ) -> Result<Value, AppError> {
-    let binary = crate::submit::this_binary()?;
-    let mut command = Command::new("mpirun");
-    let open_mpi = Command::new("mpirun")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("Open MPI"));
-    if open_mpi {
-        // Open MPI binds each rank to one core by default, which would serialise its threads,
-        // and refuses more ranks than slots.
-        command.args(["--oversubscribe", "--bind-to", "none"]);
-    }
+    let mut command = Command::new(launcher[0]);
     command
+        .args(&launcher[1..])
         .args(["-n", &config.ranks.to_string()])
-        .arg(binary)
+        .arg(crate::submit::this_binary()?)
         .args(["run", "--json", "--quiet", "--threads"])
         .arg(config.threads.to_string())
         .arg(job);
@@ -151,18 +148,19 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
         return Err(AppError::Usage("--repeat must be at least 1".into()));
     }
     let mut notes: Vec<String> = Vec::new();
-    let mpi_problem = ranks.iter().any(|&r| r > 1).then(mpi_unavailable).flatten();
+    let launcher = if ranks.iter().any(|&r| r > 1) {
+        mpi_launcher()
+    } else {
+        Ok(Vec::new())
+    };
     let configs: Vec<Config> = ranks
         .iter()
-        .filter(|&&r| {
-            let skip = r > 1 && mpi_problem.is_some();
-            if skip {
-                notes.push(format!(
-                    "skipped {r} ranks: {}",
-                    mpi_problem.as_deref().unwrap_or_default()
-                ));
+        .filter(|&&r| match &launcher {
+            Err(problem) if r > 1 => {
+                notes.push(format!("skipped {r} ranks: {problem}"));
+                false
             }
-            !skip
+            _ => true,
         })
         .flat_map(|&r| {
             threads.iter().map(move |&t| Config {
@@ -205,7 +203,8 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
             let json = if config.ranks == 1 {
                 run_in_process(request.job, config.threads, &request.samples)?
             } else {
-                run_under_mpirun(request.job, config, &request.samples)?
+                let launcher = launcher.as_deref().unwrap_or_default();
+                run_under_mpirun(launcher, request.job, config, &request.samples)?
             };
             let (elapsed, result) = timing(&json)?;
             times.push(elapsed);
