@@ -13,7 +13,7 @@ use hpcsub::submit::Scheduler;
     name = "hpcsub",
     version,
     about,
-    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub schema > job.schema.json"
+    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub submit jobs/pi.yaml --to slurm --wait\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --plot scaling.svg\n  hpcsub graph jobs/quadratic.yaml | dot -Tsvg > quadratic.svg\n  hpcsub schema > job.schema.json"
 )]
 struct Cli {
     #[command(subcommand)]
