@@ -71,15 +71,8 @@ enum Command {
         /// The run directory (default: runs/<name>-<UTC timestamp>).
         #[arg(long)]
         run_dir: Option<PathBuf>,
-        /// Write the run directory and print the submit commands, without submitting.
-        #[arg(long)]
-        dry_run: bool,
-        /// Wait until the run has left the queue, then gather and print the result as `run` does.
-        #[arg(long, conflicts_with = "dry_run")]
-        wait: bool,
-        /// Print {"run_dir": ..., "job_ids": [...]} as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        how: Handing,
     },
     /// Compute one slice of a submitted run (what each array task runs).
     #[command(after_help = "Example:\n  hpcsub task runs/quadratic-20261124T113500Z --slice 3")]
@@ -106,14 +99,8 @@ enum Command {
     #[command(after_help = "Example:\n  hpcsub resubmit runs/quadratic-20261124T113500Z --wait")]
     Resubmit {
         run_dir: PathBuf,
-        /// Write what the resubmission needs and print the commands, without submitting.
-        #[arg(long)]
-        dry_run: bool,
-        /// Wait until the run has left the queue, then gather.
-        #[arg(long, conflicts_with = "dry_run")]
-        wait: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        how: Handing,
     },
     /// Show a submitted run: slices done, missing or corrupt, and what is still queued.
     #[command(after_help = "Example:\n  hpcsub status runs/quadratic-20261124T113500Z --json")]
@@ -171,6 +158,20 @@ enum Command {
     /// Print the JSON Schema of job files, for editors.
     #[command(after_help = "Example:\n  hpcsub schema > hpcsub-job.schema.json")]
     Schema,
+}
+
+/// How `submit` and `resubmit` hand a run to the scheduler.
+#[derive(Args)]
+struct Handing {
+    /// Write the files the submission needs and print its commands, without submitting.
+    #[arg(long)]
+    dry_run: bool,
+    /// Wait until the run has left the queue, then gather and print the result as `run` does.
+    #[arg(long, conflicts_with = "dry_run")]
+    wait: bool,
+    /// Print one JSON object (with the run directory and the job ids).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -232,17 +233,15 @@ fn main() -> ExitCode {
             scheduler,
             mode,
             run_dir,
-            dry_run,
-            wait,
-            json,
+            how,
         } => commands::submit(
             job,
             *scheduler,
             *mode,
             run_dir.as_deref(),
-            *dry_run,
-            *wait,
-            *json,
+            how.dry_run,
+            how.wait,
+            how.json,
         ),
         Command::Task {
             run_dir,
@@ -250,12 +249,9 @@ fn main() -> ExitCode {
             threads,
         } => commands::task(run_dir, *slice, *threads),
         Command::Gather { run_dir, json } => commands::gather(run_dir, *json),
-        Command::Resubmit {
-            run_dir,
-            dry_run,
-            wait,
-            json,
-        } => commands::resubmit(run_dir, *dry_run, *wait, *json),
+        Command::Resubmit { run_dir, how } => {
+            commands::resubmit(run_dir, how.dry_run, how.wait, how.json)
+        }
         Command::Status { run_dir, json } => commands::status(run_dir, *json),
         Command::Cancel { run_dir } => commands::cancel(run_dir),
         Command::Scale {

@@ -84,11 +84,6 @@ fn submit_dry_run(job: &Path, run_dir: &Path) {
     );
 }
 
-fn gather_json(run_dir: &Path) -> (Option<i32>, Value) {
-    let output = output_of(hpcsub().args(["gather", "--json"]).arg(run_dir));
-    (output.status.code(), one_json(&output))
-}
-
 const JOB: &str = "name: condor-check
 seed: 3
 compute:

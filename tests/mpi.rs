@@ -49,15 +49,6 @@ fn output_within(command: &mut Command, limit: Duration) -> Output {
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn json_of(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    one_json(output)
-}
-
 /// Every reduction, a histogram and some NaN samples, over a sample count that is not a multiple
 /// of the block size.
 const JOB: &str = "name: mpi-check
@@ -87,7 +78,7 @@ fn every_rank_and_thread_count_gives_the_bits_of_one_local_thread() {
                     .arg(&job),
                 LIMIT,
             );
-            let out = json_of(&output);
+            let out = success_json(&output);
             assert_eq!(out["ranks"], ranks, "{ranks} ranks");
             assert_eq!(
                 out["result"].to_string(),

@@ -74,20 +74,24 @@ resources:
 /// `hpcsub submit JOB --to slurm --json --run-dir RUN_DIR EXTRA...` on `cluster`, which must
 /// succeed; its JSON.
 fn submit(cluster: &Cluster, job: &Path, run_dir: &Path, extra: &[&str]) -> Value {
-    let output = output_of(
+    success_json(&output_of(
         cluster
             .command(env!("CARGO_BIN_EXE_hpcsub"))
             .args(["submit", "--to", "slurm", "--json", "--run-dir"])
             .arg(run_dir)
             .args(extra)
             .arg(job),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    one_json(&output)
+    ))
+}
+
+/// JOB with `samples` whose every slice takes every CPU, so the slices run one at a time and
+/// later ones stay pending.
+fn job_taking_every_cpu(dir: &Path, samples: &str) -> PathBuf {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let text = JOB
+        .replace("threads: 1", &format!("threads: {cpus}"))
+        .replace("samples: 400001", &format!("samples: {samples}"));
+    write_job(dir, "job.yaml", &text)
 }
 
 #[test]
@@ -115,12 +119,7 @@ fn an_array_gives_the_bits_of_a_local_run() {
 fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
     let cluster = Cluster::start();
     let work = tempfile::tempdir().unwrap();
-    // Each task takes every CPU, so the tasks run one at a time and later ones stay pending.
-    let cpus = std::thread::available_parallelism().unwrap().get();
-    let text = JOB
-        .replace("threads: 1", &format!("threads: {cpus}"))
-        .replace("samples: 400001", "samples: 40M");
-    let job = write_job(work.path(), "job.yaml", &text);
+    let job = job_taking_every_cpu(work.path(), "40M");
     let submitted = submit(&cluster, &job, &work.path().join("run"), &[]);
     let array = submitted["job_ids"][0].as_str().unwrap().to_string();
     let run_dir = PathBuf::from(submitted["run_dir"].as_str().unwrap());
@@ -151,20 +150,15 @@ fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
     assert_eq!(gathered.status.code(), Some(3));
     assert_eq!(one_json(&gathered)["missing"], serde_json::json!([4]));
 
-    let resubmitted = output_of(
+    let resubmitted = success_json(&output_of(
         cluster
             .command(env!("CARGO_BIN_EXE_hpcsub"))
             .args(["resubmit", "--wait", "--json"])
             .arg(&run_dir),
-    );
-    assert!(
-        resubmitted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resubmitted.stderr)
-    );
+    ));
     let local = run_json(&job, &["--threads", "1"]);
     assert_eq!(
-        one_json(&resubmitted)["result"].to_string(),
+        resubmitted["result"].to_string(),
         local["result"].to_string()
     );
     assert!(run_dir.join("result.json").exists());
@@ -174,11 +168,7 @@ fn a_cancelled_slice_is_reported_missing_and_resubmit_completes_the_run() {
 fn status_shows_a_queued_run_and_cancel_ends_it() {
     let cluster = Cluster::start();
     let work = tempfile::tempdir().unwrap();
-    let cpus = std::thread::available_parallelism().unwrap().get();
-    let text = JOB
-        .replace("threads: 1", &format!("threads: {cpus}"))
-        .replace("samples: 400001", "samples: 2e9");
-    let job = write_job(work.path(), "job.yaml", &text);
+    let job = job_taking_every_cpu(work.path(), "2e9");
     let submitted = submit(&cluster, &job, &work.path().join("run"), &[]);
     let run_dir = PathBuf::from(submitted["run_dir"].as_str().unwrap());
     let hpcsub_on = |args: &[&str]| {
@@ -329,7 +319,7 @@ fn mpi_mode_runs_one_srun_job_with_the_bits_of_a_local_run() {
         "job.yaml",
         &JOB.replace("ranks: 5", "ranks: 2"),
     );
-    let output = output_of(
+    let submitted = success_json(&output_of(
         cluster
             .command(mpi_binary())
             .args([
@@ -338,13 +328,7 @@ fn mpi_mode_runs_one_srun_job_with_the_bits_of_a_local_run() {
             .arg("--run-dir")
             .arg(work.path().join("run"))
             .arg(&job),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let submitted = one_json(&output);
+    ));
     assert_eq!(submitted["ranks"], 2);
     assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 1);
     let local = run_json(&job, &["--threads", "1"]);

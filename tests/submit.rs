@@ -30,7 +30,7 @@ resources:
 fn submit_dry_run(dir: &Path, job_text: &str) -> PathBuf {
     let job = write_job(dir, "job.yaml", job_text);
     let run_dir = dir.join("run");
-    let output = output_of(
+    let printed = success_json(&output_of(
         hpcsub()
             .args([
                 "submit",
@@ -42,13 +42,7 @@ fn submit_dry_run(dir: &Path, job_text: &str) -> PathBuf {
             ])
             .arg(&run_dir)
             .arg(&job),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    ));
     assert_eq!(printed["job_ids"], serde_json::json!([]));
     PathBuf::from(printed["run_dir"].as_str().unwrap())
 }
@@ -61,14 +55,6 @@ fn run_script(run_dir: &Path, script: &str, array_task: Option<u32>) -> std::pro
         command.env("SLURM_ARRAY_TASK_ID", task.to_string());
     }
     output_of(&mut command)
-}
-
-fn gather_json(run_dir: &Path) -> (Option<i32>, Value) {
-    let output = output_of(hpcsub().args(["gather", "--json"]).arg(run_dir));
-    (
-        output.status.code(),
-        serde_json::from_slice(&output.stdout).unwrap(),
-    )
 }
 
 #[test]
@@ -292,24 +278,11 @@ fn hostile_slurm_values_are_refused_and_good_ones_reach_the_script() {
         assert_eq!(output.status.code(), Some(2), "{section}\n{stderr}");
         assert!(stderr.contains(location), "{section}\n{stderr}");
     }
-    let job = write_job(
+    let run_dir = submit_dry_run(
         dir.path(),
-        "good.yaml",
         &format!(
             "{base}slurm:\n  partition: debug\n  account: proj-1\n  qos: normal\n  extra: [\"--constraint=avx512&fma\", \"--exclusive\"]\n  array_limit: 2\n"
         ),
-    );
-    let run_dir = dir.path().join("run");
-    let output = output_of(
-        hpcsub()
-            .args(["submit", "--to", "slurm", "--dry-run", "--run-dir"])
-            .arg(&run_dir)
-            .arg(&job),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let script = std::fs::read_to_string(run_dir.join("job.sbatch")).unwrap();
     for line in [

@@ -28,6 +28,17 @@ pub struct MpiOutcome {
     pub accumulator: Option<Accumulator>,
 }
 
+/// Initialises MPI, with a panic on any rank aborting the whole job; the universe (MPI is
+/// finalised when it is dropped), this rank and the world size.
+fn start() -> Result<(mpi::environment::Universe, u32, u32), AppError> {
+    let universe =
+        mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
+    abort_job_on_panic();
+    let world = universe.world();
+    let (rank, size) = (world.rank() as u32, world.size() as u32);
+    Ok((universe, rank, size))
+}
+
 /// Runs this process's slice and reduces to rank 0.
 pub fn run(
     spec: &JobSpec,
@@ -36,11 +47,8 @@ pub fn run(
     threads: usize,
     show_progress: bool,
 ) -> Result<MpiOutcome, AppError> {
-    let universe =
-        mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
-    abort_job_on_panic();
+    let (universe, rank, size) = start()?;
     let world = universe.world();
-    let (rank, size) = (world.rank() as u32, world.size() as u32);
     let slice = plan::slice(samples, size, rank);
     // Rank 0 draws the bar for the whole job from its own share, scaled by the number of ranks.
     let progress = if rank == 0 {
@@ -123,11 +131,8 @@ pub fn run_tasks(
     threads: usize,
     show_progress: bool,
 ) -> Result<MpiTaskOutcome, AppError> {
-    let universe =
-        mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
-    abort_job_on_panic();
+    let (universe, rank, size) = start()?;
     let world = universe.world();
-    let (rank, size) = (world.rank() as u32, world.size() as u32);
     let ids = plan::tasks_of_slice(context.tasks.count, size, rank);
     let progress = TaskProgress::new(ids.len() as u64, show_progress && rank == 0);
     let mine = command::run_tasks(context, &ids, threads, &progress);

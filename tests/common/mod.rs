@@ -56,6 +56,12 @@ pub fn success_json(output: &Output) -> Value {
     one_json(output)
 }
 
+/// `hpcsub gather RUN_DIR --json`: its exit code and JSON.
+pub fn gather_json(run_dir: &Path) -> (Option<i32>, Value) {
+    let output = output_of(hpcsub().args(["gather", "--json"]).arg(run_dir));
+    (output.status.code(), one_json(&output))
+}
+
 /// `hpcsub run JOB --json --quiet EXTRA...`, whatever its exit code.
 pub fn run_output(job: &Path, extra: &[&str]) -> Output {
     output_of(
