@@ -93,7 +93,7 @@ pub fn choose_isa() -> Result<Isa, AppError> {
         Ok(name) if !name.is_empty() => {
             let isa = Isa::from_name(&name).ok_or_else(|| {
                 AppError::Usage(format!(
-                    "HPCSUB_ISA={name}: expected portable, avx2 or avx512"
+                    "HPCSUB_ISA={name}: expected portable, avx2, avx512 or native"
                 ))
             })?;
             if !isa.supported() {

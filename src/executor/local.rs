@@ -28,7 +28,7 @@ pub fn run_slice(
             let sender = sender.clone();
             let next_block = &next_block;
             scope.spawn(move || {
-                let mut evaluator = Evaluator::new(&kernel.program, kernel.isa, kernel.tracked);
+                let mut evaluator = Evaluator::for_kernel(kernel);
                 let mut acc = Accumulator::new(kernel.shift, histogram);
                 loop {
                     let block = next_block.fetch_add(1, Ordering::Relaxed);

@@ -7,28 +7,35 @@
 
 use std::ops::Range;
 
+use super::Kernel;
 use super::distribution;
+use super::native::NativeCode;
 use super::program::{
     Arith, BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary,
 };
-use super::rng::{BLOCK_SAMPLES, Lanes};
+use super::rng::{BLOCK_SAMPLES, LANES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
 use crate::reduce::{Accumulator, Histogram, LaneStats, Tracked};
 
-/// The instruction sets with their own compiled copy of the block loop.
+/// The code paths: the block loop compiled for each instruction set, and the job's program
+/// compiled to AVX-512 machine code at run time (`native`, inside the AVX-512 loop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     Portable,
     Avx2,
     Avx512,
+    Native,
 }
 
 impl Isa {
+    pub const ALL: [Isa; 4] = [Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Native];
+
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Native => "native",
         }
     }
 
@@ -44,6 +51,7 @@ impl Isa {
                     && is_x86_feature_detected!("avx512dq")
                     && is_x86_feature_detected!("avx512vl")
             }
+            Isa::Native => Isa::Avx512.supported(),
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -51,16 +59,14 @@ impl Isa {
 
     /// The best path this CPU runs.
     pub fn detect() -> Isa {
-        [Isa::Avx512, Isa::Avx2]
+        [Isa::Native, Isa::Avx512, Isa::Avx2]
             .into_iter()
             .find(|isa| isa.supported())
             .unwrap_or(Isa::Portable)
     }
 
     pub fn from_name(name: &str) -> Option<Isa> {
-        [Isa::Portable, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .find(|isa| isa.name() == name)
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
     }
 }
 
@@ -70,6 +76,8 @@ type Register = [f64; CHUNK];
 pub struct Evaluator<'p> {
     program: &'p Program,
     isa: Isa,
+    /// The program as machine code, which then computes the chunks.
+    native: Option<&'p NativeCode>,
     tracked: Tracked,
     registers: Vec<Register>,
     lanes: Vec<Lanes>,
@@ -85,9 +93,18 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             program,
             isa,
+            native: None,
             tracked,
             registers: constant_registers(program),
             lanes: vec![Lanes::default(); program.stream_keys.len()],
+        }
+    }
+
+    /// The evaluator of a kernel's program on the kernel's code path.
+    pub fn for_kernel(kernel: &'p Kernel) -> Self {
+        Evaluator {
+            native: kernel.native.as_ref(),
+            ..Evaluator::new(&kernel.program, kernel.isa, kernel.tracked)
         }
     }
 
@@ -104,7 +121,7 @@ impl<'p> Evaluator<'p> {
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `new` checked that this CPU has the features the function is compiled for.
-            Isa::Avx512 => unsafe { run_block_avx512(self, block, samples, acc) },
+            Isa::Avx512 | Isa::Native => unsafe { run_block_avx512(self, block, samples, acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Isa::Avx2 => unsafe { run_block_avx2(self, block, samples, acc) },
@@ -185,9 +202,22 @@ fn pass<const CAREFUL: bool>(
         lanes.seed(*key, block);
     }
     let mut start = samples.start;
+    if let Some(native) = ev.native
+        && !CAREFUL
+        && histogram.is_none()
+    {
+        let groups = (samples.end - start) / LANES as u64;
+        native.fold(&mut ev.lanes, start, groups, shift, stats);
+        start += groups * LANES as u64;
+    }
     while start < samples.end {
         let len = (samples.end - start).min(CHUNK as u64) as usize;
-        eval_chunk(ev, start);
+        match ev.native {
+            Some(native) => {
+                native.values(&mut ev.lanes, start, &mut ev.registers[ev.program.output])
+            }
+            None => eval_chunk(ev, start),
+        }
         let values = &ev.registers[ev.program.output];
         stats.observe::<CAREFUL>(values, len, shift);
         if let Some(histogram) = histogram.as_deref_mut() {
@@ -452,7 +482,7 @@ mod tests {
 
     #[test]
     fn isa_names_round_trip() {
-        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+        for isa in Isa::ALL {
             assert_eq!(Isa::from_name(isa.name()), Some(isa));
         }
         assert!(Isa::detect().supported());

@@ -4,18 +4,22 @@
 pub mod distribution;
 pub mod eval;
 pub mod fuse;
+pub mod native;
 pub mod program;
 pub mod rng;
 
 use crate::reduce::Tracked;
 use crate::spec::{ComputeSpec, JobSpec};
 pub use eval::{Evaluator, Isa};
+pub use native::NativeCode;
 pub use program::Program;
 
 /// Everything a thread needs to compute any block of a job.
 pub struct Kernel {
     pub program: Program,
+    /// The code path used: `Native` only if the program compiled to machine code.
     pub isa: Isa,
+    pub native: Option<NativeCode>,
     /// A value near the mean, subtracted before summing so the sums are of small deviations.
     /// It is a function of the job alone (the mean of the finite values among the first
     /// [`SHIFT_SAMPLES`] samples), so every thread, rank and array task uses the same one.
@@ -39,11 +43,22 @@ impl Kernel {
             let mean = finite.iter().sum::<f64>() / finite.len() as f64;
             if mean.is_finite() { mean } else { 0.0 }
         };
+        let tracked = Tracked::for_statistics(&spec.reduce.statistics);
+        let native = if isa == Isa::Native {
+            NativeCode::compile(&program, tracked)
+        } else {
+            None
+        };
+        let isa = match (isa, &native) {
+            (Isa::Native, None) => Isa::Avx512,
+            _ => isa,
+        };
         Kernel {
             program,
             isa,
+            native,
             shift,
-            tracked: Tracked::for_statistics(&spec.reduce.statistics),
+            tracked,
         }
     }
 }

@@ -117,8 +117,10 @@ impl TryRng for Xoshiro256PlusPlus {
 }
 
 /// The [`LANES`] generators of one (variable, block), stored word by word so one SIMD register
-/// holds the same state word of every lane.
+/// holds the same state word of every lane. The layout is fixed because generated code
+/// (`native`) reads and writes it.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Lanes {
     s: [[u64; LANES]; 4],
 }

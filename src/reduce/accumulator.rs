@@ -156,6 +156,22 @@ impl LaneStats {
         }
     }
 
+    /// Folds `count` values, whole groups of [`LANES`], with code that does what
+    /// `observe::<false>` does (the native path): `fold` updates the lane sums, squares, minima
+    /// and maxima, as tracked by `tracked`.
+    pub fn fold_whole_groups(
+        &mut self,
+        tracked: Tracked,
+        count: u64,
+        fold: impl FnOnce(&mut [[f64; LANES]; 4]),
+    ) {
+        assert_eq!(tracked, self.tracked, "folded as tracked");
+        let mut statistics = [self.shifted_sum, self.shifted_squares, self.min, self.max];
+        fold(&mut statistics);
+        [self.shifted_sum, self.shifted_squares, self.min, self.max] = statistics;
+        self.observed += count;
+    }
+
     /// Whether the fast path met a NaN (or +inf and -inf in one lane), so the block must be
     /// computed again with [`observe::<true>`](LaneStats::observe).
     pub fn needs_careful_pass(&self) -> bool {
