@@ -227,7 +227,7 @@ pub fn check(path: &Path, overrides: &Overrides, json: bool) -> Result<String, A
         Work::Compute(compute) => compute,
         Work::Tasks(tasks_spec) => return Ok(tasks::check(&spec, tasks_spec, json)),
     };
-    let kernel = Kernel::new(&spec, compute, Isa::Portable);
+    let kernel = Kernel::new(&spec, compute, choose_isa()?);
     let plan = plan::make(
         &spec,
         compute,
@@ -238,11 +238,23 @@ pub fn check(path: &Path, overrides: &Overrides, json: bool) -> Result<String, A
     Ok(if json {
         serde_json::to_string_pretty(&plan).expect("a plan always serializes")
     } else {
-        plan_table(&spec, &plan)
+        plan_table(&spec, &plan, &kernel)
     })
 }
 
-fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
+/// How this machine computes the job's samples.
+fn code_path(kernel: &Kernel) -> String {
+    match (&kernel.native, &kernel.not_native) {
+        (Some(_), _) => "native: AVX-512 machine code generated for this job".into(),
+        (None, Some(reason)) => format!(
+            "{} loops (not compiled to machine code: {reason})",
+            kernel.isa.name()
+        ),
+        (None, None) => format!("{} loops", kernel.isa.name()),
+    }
+}
+
+fn plan_table(spec: &JobSpec, plan: &Plan, kernel: &Kernel) -> String {
     let mut out = format!(
         "{} is valid: {} samples, seed {}, {} random var{}, {} register{} per chunk\n",
         spec.name,
@@ -267,6 +279,7 @@ fn plan_table(spec: &JobSpec, plan: &Plan) -> String {
         "memory: about {} KiB of working memory per rank, whatever the sample count\n",
         plan.memory_bytes.div_ceil(1024)
     ));
+    out.push_str(&format!("code on this machine: {}\n", code_path(kernel)));
     const SHOWN: usize = 20;
     out.push_str("  slice        start          end      samples\n");
     for slice in plan.slices.iter().take(SHOWN) {

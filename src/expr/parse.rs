@@ -107,8 +107,8 @@ impl Token {
     }
 }
 
-const OPERATORS: [&str; 16] = [
-    "<=", ">=", "==", "!=", "&&", "||", "+", "-", "*", "/", "^", "<", ">", "!", "=", "&",
+const OPERATORS: [&str; 17] = [
+    "<=", ">=", "==", "!=", "&&", "||", "**", "+", "-", "*", "/", "^", "<", ">", "!", "=", "&",
 ];
 
 fn tokenize(text: &str) -> Result<Vec<(Token, Span)>, SyntaxError> {
@@ -163,7 +163,8 @@ fn tokenize(text: &str) -> Result<Vec<(Token, Span)>, SyntaxError> {
                 _ => {}
             }
             pos += op.len();
-            Token::Op(op)
+            // Python's spelling of the power, as users of numpy write it.
+            Token::Op(if *op == "**" { "^" } else { op })
         } else {
             let ch = text[pos..].chars().next().unwrap_or('?');
             return Err(SyntaxError {
@@ -467,6 +468,8 @@ mod tests {
             ("1 + 2 * 3", "(1 + (2 * 3))"),
             ("-x^2", "(-(x ^ 2))"),
             ("2^3^2", "(2 ^ (3 ^ 2))"),
+            ("-x**2 * 3", "((-(x ^ 2)) * 3)"),
+            ("2**3^2", "(2 ^ (3 ^ 2))"),
             ("2^-1", "(2 ^ (-1))"),
             ("a < b && c >= d || !e", "(((a < b) && (c >= d)) || (!e))"),
             ("1 - 2 - 3", "((1 - 2) - 3)"),

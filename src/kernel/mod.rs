@@ -20,6 +20,8 @@ pub struct Kernel {
     /// The code path used: `Native` only if the program compiled to machine code.
     pub isa: Isa,
     pub native: Option<NativeCode>,
+    /// Why the program was not compiled to machine code, when that path was asked for.
+    pub not_native: Option<String>,
     /// A value near the mean, subtracted before summing so the sums are of small deviations.
     /// It is a function of the job alone (the mean of the finite values among the first
     /// [`SHIFT_SAMPLES`] samples), so every thread, rank and array task uses the same one.
@@ -44,19 +46,18 @@ impl Kernel {
             if mean.is_finite() { mean } else { 0.0 }
         };
         let tracked = Tracked::for_statistics(&spec.reduce.statistics);
-        let native = if isa == Isa::Native {
-            NativeCode::compile(&program, tracked)
-        } else {
-            None
-        };
-        let isa = match (isa, &native) {
-            (Isa::Native, None) => Isa::Avx512,
-            _ => isa,
+        let (isa, native, not_native) = match isa {
+            Isa::Native => match NativeCode::compile(&program, tracked) {
+                Ok(code) => (Isa::Native, Some(code), None),
+                Err(reason) => (Isa::Avx512, None, Some(reason)),
+            },
+            other => (other, None, None),
         };
         Kernel {
             program,
             isa,
             native,
+            not_native,
             shift,
             tracked,
         }
