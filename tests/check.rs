@@ -44,3 +44,40 @@ fn schema_is_json_schema() {
     assert_eq!(schema["type"], "object");
     assert!(schema["properties"]["compute"]["properties"]["expr"].is_object());
 }
+
+#[test]
+fn check_names_the_code_path_and_why_a_job_is_not_machine_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let code_line = |job: &std::path::Path, isa: &str| {
+        let output = output_of(hpcsub().env("HPCSUB_ISA", isa).arg("check").arg(job));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success())
+            .then(|| {
+                text.lines()
+                    .find(|line| line.starts_with("code on this machine:"))
+                    .unwrap_or_else(|| panic!("{text}"))
+                    .to_string()
+            })
+            .ok_or(stderr)
+    };
+    let quadratic = repo_path("jobs/quadratic.yaml");
+    assert!(
+        code_line(&quadratic, "portable")
+            .unwrap()
+            .ends_with("portable loops")
+    );
+    let Ok(native) = code_line(&quadratic, "native") else {
+        return; // no AVX-512 here
+    };
+    assert!(native.contains("native: AVX-512 machine code"), "{native}");
+    let text = std::fs::read_to_string(&quadratic)
+        .unwrap()
+        .replace("sqrt(", "exp(");
+    let job = write_job(dir.path(), "exp.yaml", &text);
+    let fallback = code_line(&job, "native").unwrap();
+    assert!(
+        fallback.contains("avx512 loops (not compiled to machine code: it does not handle exp())"),
+        "{fallback}"
+    );
+}

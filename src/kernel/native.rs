@@ -19,7 +19,7 @@ use iced_x86::code_asm::*;
 use super::fuse::reads;
 use super::program::{Arith, BinaryKind, Instruction, Operand, Program, UnaryKind};
 use super::rng::{LANES, Lanes};
-use crate::expr::{Distribution, Function, UnaryOp};
+use crate::expr::{BinaryOp, Distribution, Function, UnaryOp};
 use crate::reduce::{LaneStats, Tracked};
 
 const ZMM: [AsmRegisterZmm; 32] = [
@@ -185,6 +185,20 @@ enum Place {
     /// A slot of the constant table, read as a broadcast.
     Constant(usize),
 }
+
+// Predicates of `vcmppd`, chosen to answer as Rust's `<`, `<=`, `>`, `>=`, `==` and `!=` do
+// when either side is NaN (false, except for `!=`).
+const EQUAL: i32 = 0x00;
+const LESS: i32 = 0x01;
+const LESS_OR_EQUAL: i32 = 0x02;
+const UNORDERED: i32 = 0x03;
+const NOT_EQUAL_OR_UNORDERED: i32 = 0x04;
+const GREATER_OR_EQUAL: i32 = 0x0D;
+const GREATER: i32 = 0x0E;
+// Immediates of `vrndscalepd`: round toward -inf or +inf to whole numbers, without raising the
+// precision exception.
+const ROUND_DOWN: i32 = 0x09;
+const ROUND_UP: i32 = 0x0A;
 
 /// Why a program stays on the register machine.
 enum Refusal {
@@ -402,16 +416,30 @@ impl<'p> Generator<'p> {
                 vec![self.operand(left), self.operand(right)]
             }
             Instruction::Fused { args, .. } => args.iter().map(|&arg| self.place(arg)).collect(),
-            _ => Vec::new(),
+            Instruction::Select {
+                condition,
+                if_true,
+                if_false,
+                ..
+            } => vec![
+                self.operand(condition),
+                self.operand(if_true),
+                self.operand(if_false),
+            ],
+            Instruction::Draw { .. } | Instruction::Index { .. } | Instruction::Splat { .. } => {
+                Vec::new()
+            }
         };
+        // The destination is taken before the operands' registers are given back, so that
+        // operations of several steps may read an operand after writing the destination.
+        let dst = self.free.pop().ok_or_else(too_many_values)?;
+        let dst_register = instruction.dst();
+        self.held[dst_register] = Some(dst);
         for read in reads(&instruction) {
             if self.last_use[read] == position {
                 self.release(read);
             }
         }
-        let dst = self.free.pop().ok_or_else(too_many_values)?;
-        let dst_register = instruction.dst();
-        self.held[dst_register] = Some(dst);
         match instruction {
             Instruction::Draw {
                 stream,
@@ -429,15 +457,10 @@ impl<'p> Generator<'p> {
                 self.asm.vbroadcastsd(dst, table_slot(slot))?;
             }
             Instruction::Unary { kind, .. } => self.unary(kind, operands[0], dst)?,
-            Instruction::Binary { kind, .. } => {
-                let arith = Arith::of(kind).ok_or_else(|| {
-                    Refusal::Unsupported(match kind {
-                        BinaryKind::Op(op) => format!("`{}`", op.symbol()),
-                        BinaryKind::Function(function) => format!("{}()", function.name()),
-                    })
-                })?;
-                self.arith(arith, operands[0], operands[1], dst)?;
-            }
+            Instruction::Binary { kind, .. } => match Arith::of(kind) {
+                Some(arith) => self.arith(arith, operands[0], operands[1], dst)?,
+                None => self.binary(kind, operands[0], operands[1], dst)?,
+            },
             Instruction::Fused {
                 outer,
                 inner,
@@ -453,7 +476,19 @@ impl<'p> Generator<'p> {
                     self.arith(outer, operands[2], intermediate, dst)?;
                 }
             }
-            Instruction::Select { .. } => return Err(Refusal::Unsupported("where()".into())),
+            Instruction::Select { .. } => {
+                // `vblendmpd` takes the second source where the mask is set.
+                let condition = self.in_register(operands[0], self.scratch[0])?;
+                self.is_true(k1, condition)?;
+                let if_false = self.in_register(operands[2], self.scratch[1])?;
+                match operands[1] {
+                    Place::Register(if_true) => self.asm.vblendmpd(dst.k1(), if_false, if_true)?,
+                    Place::Constant(slot) => {
+                        self.asm
+                            .vblendmpd(dst.k1(), if_false, table_broadcast(slot))?
+                    }
+                }
+            }
         }
         if self.last_use[dst_register] <= position {
             self.release(dst_register);
@@ -496,16 +531,89 @@ impl<'p> Generator<'p> {
         }
     }
 
-    /// A register holding the value of `place` (constants are broadcast into scratch 1).
-    fn in_register(&mut self, place: Place) -> Result<AsmRegisterZmm, IcedError> {
+    /// A register holding the value of `place`: its own, or `scratch` with a constant.
+    fn in_register(
+        &mut self,
+        place: Place,
+        scratch: AsmRegisterZmm,
+    ) -> Result<AsmRegisterZmm, IcedError> {
         Ok(match place {
             Place::Register(register) => register,
             Place::Constant(slot) => {
-                let scratch = self.scratch[1];
                 self.asm.vbroadcastsd(scratch, table_slot(slot))?;
                 scratch
             }
         })
+    }
+
+    /// Sets `mask` where `x` is true in the sense of `semantics::is_true`: nonzero or NaN.
+    fn is_true(&mut self, mask: AsmRegisterK, x: AsmRegisterZmm) -> Result<(), IcedError> {
+        let zero = self.constant(0.0);
+        self.asm
+            .vcmppd(mask, x, table_broadcast(zero), NOT_EQUAL_OR_UNORDERED)
+    }
+
+    /// `dst = k1 ? 1.0 : 0.0`, as `semantics::truth`.
+    fn truth(&mut self, dst: AsmRegisterZmm) -> Result<(), IcedError> {
+        self.asm.vbroadcastsd(dst.k1().z(), table_slot(ONE))
+    }
+
+    /// Comparisons, logic, `min` and `max`, exactly as `semantics` defines them.
+    fn binary(
+        &mut self,
+        kind: BinaryKind,
+        left: Place,
+        right: Place,
+        dst: AsmRegisterZmm,
+    ) -> Result<(), Refusal> {
+        let a = self.in_register(left, self.scratch[0])?;
+        let predicate = match kind {
+            BinaryKind::Op(BinaryOp::Lt) => Some(LESS),
+            BinaryKind::Op(BinaryOp::Le) => Some(LESS_OR_EQUAL),
+            BinaryKind::Op(BinaryOp::Gt) => Some(GREATER),
+            BinaryKind::Op(BinaryOp::Ge) => Some(GREATER_OR_EQUAL),
+            BinaryKind::Op(BinaryOp::Eq) => Some(EQUAL),
+            BinaryKind::Op(BinaryOp::Ne) => Some(NOT_EQUAL_OR_UNORDERED),
+            _ => None,
+        };
+        if let Some(predicate) = predicate {
+            match right {
+                Place::Register(b) => self.asm.vcmppd(k1, a, b, predicate)?,
+                Place::Constant(slot) => {
+                    self.asm.vcmppd(k1, a, table_broadcast(slot), predicate)?
+                }
+            }
+            return Ok(self.truth(dst)?);
+        }
+        let b = self.in_register(right, self.scratch[1])?;
+        match kind {
+            BinaryKind::Op(op @ (BinaryOp::And | BinaryOp::Or)) => {
+                self.is_true(k1, a)?;
+                self.is_true(k2, b)?;
+                if op == BinaryOp::And {
+                    self.asm.kandw(k1, k1, k2)?;
+                } else {
+                    self.asm.korw(k1, k1, k2)?;
+                }
+                self.truth(dst)?;
+            }
+            // `semantics::min(a, b)` is `b < a || a is NaN ? b : a`; `vminpd dst, b, a` is
+            // `b < a ? b : a`, or `a` if either is NaN, so a NaN `a` is replaced by `b` after.
+            BinaryKind::Function(function @ (Function::Min | Function::Max)) => {
+                self.asm.vcmppd(k1, a, a, UNORDERED)?;
+                if function == Function::Min {
+                    self.asm.vminpd(dst, b, a)?;
+                } else {
+                    self.asm.vmaxpd(dst, b, a)?;
+                }
+                self.asm.vmovapd(dst.k1(), b)?;
+            }
+            BinaryKind::Op(op) => return Err(Refusal::Unsupported(format!("`{}`", op.symbol()))),
+            BinaryKind::Function(function) => {
+                return Err(Refusal::Unsupported(format!("{}()", function.name())));
+            }
+        }
+        Ok(())
     }
 
     /// The next eight values of a uniform var from stream `stream`: one xoshiro256++ step of
@@ -546,22 +654,23 @@ impl<'p> Generator<'p> {
         Ok(())
     }
 
-    /// Negation, square root and absolute value.
+    /// Negation, logical not, and the functions that are one exact instruction.
     fn unary(&mut self, kind: UnaryKind, arg: Place, dst: AsmRegisterZmm) -> Result<(), Refusal> {
+        let x = self.in_register(arg, self.scratch[1])?;
+        let asm = &mut self.asm;
         match kind {
-            UnaryKind::Op(UnaryOp::Neg) => {
-                let arg = self.in_register(arg)?;
-                self.asm.vxorpd(dst, arg, table_broadcast(SIGN_BIT))?;
+            UnaryKind::Op(UnaryOp::Neg) => asm.vxorpd(dst, x, table_broadcast(SIGN_BIT))?,
+            UnaryKind::Op(UnaryOp::Not) => {
+                let zero = self.constant(0.0);
+                self.asm.vcmppd(k1, x, table_broadcast(zero), EQUAL)?;
+                self.truth(dst)?;
             }
             UnaryKind::Function(Function::Abs) => {
-                let arg = self.in_register(arg)?;
-                self.asm.vandpd(dst, arg, table_broadcast(ALL_BUT_SIGN))?;
+                asm.vandpd(dst, x, table_broadcast(ALL_BUT_SIGN))?
             }
-            UnaryKind::Function(Function::Sqrt) => {
-                let arg = self.in_register(arg)?;
-                self.asm.vsqrtpd(dst, arg)?;
-            }
-            UnaryKind::Op(UnaryOp::Not) => return Err(Refusal::Unsupported("`!`".into())),
+            UnaryKind::Function(Function::Sqrt) => asm.vsqrtpd(dst, x)?,
+            UnaryKind::Function(Function::Floor) => asm.vrndscalepd(dst, x, ROUND_DOWN)?,
+            UnaryKind::Function(Function::Ceil) => asm.vrndscalepd(dst, x, ROUND_UP)?,
             UnaryKind::Function(function) => {
                 return Err(Refusal::Unsupported(format!("{}()", function.name())));
             }
@@ -577,7 +686,7 @@ impl<'p> Generator<'p> {
         right: Place,
         dst: AsmRegisterZmm,
     ) -> Result<(), IcedError> {
-        let left = self.in_register(left)?;
+        let left = self.in_register(left, self.scratch[1])?;
         let asm = &mut self.asm;
         match right {
             Place::Register(right) => match op {
@@ -651,6 +760,12 @@ mod tests {
             "2 / a - (1 - b) * (a / 3)",
             "sqrt(a) + 1 / (a - 0.5)",
             "7",
+            "(a < b) + (a <= 0.5) + (1 > a) + (sqrt(a) >= b) + (a == a) + (sqrt(a) != 0.5)",
+            "(a && sqrt(a)) + (b || 0) + !sqrt(a) + !(a > 0) + (a - a || a * 0)",
+            "min(a, b) + max(sqrt(a), b) + min(1, sqrt(a)) + max(b, 1.5)",
+            "min(a * 0, -(a * 0)) + max(-(b * 0), b * 0)",
+            "where(a > 0, sqrt(a), b) + where(sqrt(a), 1, a) + where(a < b, 2, 3)",
+            "floor(a * 3) - ceil(b * 2) + floor(-a) * ceil(-0.25 * a)",
         ] {
             assert_native_matches(expr, VARS);
         }
@@ -670,8 +785,8 @@ mod tests {
             .join(" + ");
         for (expr, vars) in [
             ("exp(a)", VARS.to_string()),
-            ("min(a, b)", VARS.to_string()),
-            ("where(a > 0, a, b)", VARS.to_string()),
+            ("atan2(a, b)", VARS.to_string()),
+            ("a ^ b", VARS.to_string()),
             ("n * a", format!("{VARS}\n    n: normal(0, 1)")),
             (sum_of_all.as_str(), many_streams.trim_end().to_string()),
         ] {
@@ -684,32 +799,45 @@ mod tests {
         }
     }
 
-    fn arithmetic() -> impl Strategy<Value = String> {
+    fn expression() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
             Just("a".to_string()),
             Just("b".to_string()),
             Just("i".to_string()),
             (-4.0f64..4.0).prop_map(|c| format!("({c})")),
+            Just("0".to_string()),
         ];
         leaf.prop_recursive(4, 24, 2, |inner| {
             prop_oneof![
                 (
                     inner.clone(),
-                    prop::sample::select(vec!['+', '-', '*', '/']),
+                    prop::sample::select(vec![
+                        "+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "&&", "||"
+                    ]),
                     inner.clone()
                 )
                     .prop_map(|(l, op, r)| format!("({l} {op} {r})")),
-                inner.clone().prop_map(|e| format!("-({e})")),
-                inner.clone().prop_map(|e| format!("sqrt({e})")),
-                inner.prop_map(|e| format!("abs({e})")),
+                (
+                    prop::sample::select(vec!["-", "!", "sqrt", "abs", "floor", "ceil"]),
+                    inner.clone()
+                )
+                    .prop_map(|(f, e)| format!("{f}({e})")),
+                (
+                    prop::sample::select(vec!["min", "max"]),
+                    inner.clone(),
+                    inner.clone()
+                )
+                    .prop_map(|(f, x, y)| format!("{f}({x}, {y})")),
+                (inner.clone(), inner.clone(), inner)
+                    .prop_map(|(c, t, f)| format!("where({c}, {t}, {f})")),
             ]
         })
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]
-        fn any_arithmetic_gives_the_same_bits(expr in arithmetic()) {
+        fn any_expression_gives_the_same_bits(expr in expression()) {
             if Isa::Native.supported() {
                 assert_native_matches(&expr, VARS);
             }
