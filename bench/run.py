@@ -77,6 +77,9 @@ def main():
     tools = {
         "hpcsub, 2 threads": (hpcsub(2), 2, args.repeat),
         "hpcsub, 1 thread": (hpcsub(1), 1, args.repeat),
+        "hpcsub without generated code (HPCSUB_ISA=avx512), 2 threads": (
+            hpcsub(2), 2, args.repeat, dict(os.environ, HPCSUB_ISA="avx512")
+        ),
         "fused Rust loop (target-cpu=native), 2 threads": ([str(FUSED), str(n), "2"], 2, args.repeat),
         "fused Rust loop (target-cpu=native), 1 thread": ([str(FUSED), str(n), "1"], 1, args.repeat),
     }

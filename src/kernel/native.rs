@@ -195,6 +195,10 @@ const UNORDERED: i32 = 0x03;
 const NOT_EQUAL_OR_UNORDERED: i32 = 0x04;
 const GREATER_OR_EQUAL: i32 = 0x0D;
 const GREATER: i32 = 0x0E;
+/// The immediate of `vpternlogq` for `a ^ b ^ c`.
+const THREE_WAY_XOR: i32 = 0x96;
+/// The spacing of `unit_interval`'s values, 2^-52.
+const UNIT_STEP: f64 = f64::EPSILON;
 // Immediates of `vrndscalepd`: round toward -inf or +inf to whole numbers, without raising the
 // precision exception.
 const ROUND_DOWN: i32 = 0x09;
@@ -633,22 +637,33 @@ impl<'p> Generator<'p> {
         };
         let [s0, s1, s2, s3] = self.states[stream];
         let t = self.scratch[1];
-        let width = self.constant(high - low);
+        let width = high - low;
+        // `unit_interval(x)` is `m * 2^-52` exactly, with `m = x >> 12`, so `width * u` is the
+        // one rounding of `m * width * 2^-52`, which is also `m * (width * 2^-52)` when that
+        // scaling is exact: one conversion and one multiplication instead of three operations.
+        let scaled_width = width * UNIT_STEP;
+        let exact_scaling = scaled_width.is_normal() && scaled_width / UNIT_STEP == width;
+        let width = self.constant(if exact_scaling { scaled_width } else { width });
         let low = self.constant(low);
         let asm = &mut self.asm;
         asm.vpaddq(dst, s0, s3)?;
         asm.vprolq(dst, dst, 23)?;
         asm.vpaddq(dst, dst, s0)?;
+        // The state update of xoshiro256++ with two three-way exclusive ors (`vpternlogq` 0x96):
+        // s1 ^= s2 ^ s0 and s2 ^= s0 ^ t give the same words as its five two-way steps.
         asm.vpsllq(t, s1, 17)?;
-        asm.vpxorq(s2, s2, s0)?;
         asm.vpxorq(s3, s3, s1)?;
-        asm.vpxorq(s1, s1, s2)?;
+        asm.vpternlogq(s1, s2, s0, THREE_WAY_XOR)?;
+        asm.vpternlogq(s2, s0, t, THREE_WAY_XOR)?;
         asm.vpxorq(s0, s0, s3)?;
-        asm.vpxorq(s2, s2, t)?;
         asm.vprolq(s3, s3, 45)?;
         asm.vpsrlq(dst, dst, 12)?;
-        asm.vporq(dst, dst, table_broadcast(EXPONENT_OF_ONE))?;
-        asm.vsubpd(dst, dst, table_broadcast(ONE))?;
+        if exact_scaling {
+            asm.vcvtuqq2pd(dst, dst)?;
+        } else {
+            asm.vporq(dst, dst, table_broadcast(EXPONENT_OF_ONE))?;
+            asm.vsubpd(dst, dst, table_broadcast(ONE))?;
+        }
         asm.vmulpd(dst, dst, table_broadcast(width))?;
         asm.vaddpd(dst, dst, table_broadcast(low))?;
         Ok(())
@@ -717,7 +732,8 @@ mod tests {
     use crate::kernel::rng::BLOCK_SAMPLES;
     use crate::reduce::Accumulator;
 
-    const VARS: &str = "    a: uniform(-1, 2)\n    b: uniform(0.5, 3)\n    i: index()";
+    /// `tiny`'s width scaled by 2^-52 would be subnormal, which takes the other conversion.
+    const VARS: &str = "    a: uniform(-1, 2)\n    b: uniform(0.5, 3)\n    i: index()\n    tiny: uniform(0, 1e-300)";
 
     /// Two blocks, the second ending in a partial group of lanes, on the given path.
     fn accumulate(expr: &str, vars: &str, reduce: &str, isa: Isa) -> (Isa, String) {
@@ -760,6 +776,7 @@ mod tests {
             "2 / a - (1 - b) * (a / 3)",
             "sqrt(a) + 1 / (a - 0.5)",
             "7",
+            "tiny * 1e300 - a",
             "(a < b) + (a <= 0.5) + (1 > a) + (sqrt(a) >= b) + (a == a) + (sqrt(a) != 0.5)",
             "(a && sqrt(a)) + (b || 0) + !sqrt(a) + !(a > 0) + (a - a || a * 0)",
             "min(a, b) + max(sqrt(a), b) + min(1, sqrt(a)) + max(b, 1.5)",
