@@ -7,9 +7,10 @@
 //! divider with the generators (a hand-written loop does the same). The lane statistics are
 //! folded in the same loop, so the values never go through memory. The code does exactly the
 //! operations the register machine and `LaneStats` do, in the same order, with no fused
-//! multiply-add, so the bits are the same; programs using anything else (other distributions,
-//! functions, comparisons) or needing more registers than there are stay on the register
-//! machine.
+//! multiply-add, so the bits are the same. Where an instruction's answer differs from the
+//! definition (NaN in `vminpd`), it is corrected. Programs using anything else (`normal` and
+//! `exponential` draws, `exp`, `log`, trigonometry, `atan2`, powers other than squares) or
+//! needing more registers than there are stay on the register machine.
 
 use std::mem::offset_of;
 
