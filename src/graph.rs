@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::expr::{Distribution, Expr, UnaryOp, semantics};
+use crate::expr::{Expr, UnaryOp, semantics};
 use crate::kernel::program::{Arith, BinaryKind, Instruction, Operand, Program, UnaryKind};
 use crate::plan::{self, Plan};
 use crate::spec::{ComputeSpec, JobSpec, TasksSpec, VarDefinition, Work};
@@ -25,15 +25,6 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn distribution(d: &Distribution) -> String {
-    match *d {
-        Distribution::Uniform { low, high } => format!("uniform({low}, {high})"),
-        Distribution::Normal { mean, sd } => format!("normal({mean}, {sd})"),
-        Distribution::Exponential { rate } => format!("exponential({rate})"),
-        Distribution::Index => "index()".into(),
-    }
 }
 
 /// Nodes and edges, each node once per key: what makes shared sub-expressions appear once.
@@ -100,7 +91,7 @@ impl AsWritten<'_> {
             .definition;
         match definition {
             VarDefinition::Random(d) => {
-                let label = format!("{name} ~ {}", distribution(d));
+                let label = format!("{name} ~ {d}");
                 self.dot
                     .node(
                         format!("var {name}"),
@@ -180,11 +171,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                 distribution: d,
                 ..
             } => {
-                let label = format!(
-                    "{} ~ {}\nstream {stream}",
-                    program.stream_names[stream],
-                    distribution(&d)
-                );
+                let label = format!("{} ~ {d}\nstream {stream}", program.stream_names[stream]);
                 dot.node(
                     key,
                     &label,

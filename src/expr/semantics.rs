@@ -208,6 +208,18 @@ pub enum Distribution {
     Index,
 }
 
+/// As written in a job file, e.g. `normal(0, 1)`.
+impl std::fmt::Display for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Distribution::Uniform { low, high } => write!(f, "uniform({low}, {high})"),
+            Distribution::Normal { mean, sd } => write!(f, "normal({mean}, {sd})"),
+            Distribution::Exponential { rate } => write!(f, "exponential({rate})"),
+            Distribution::Index => write!(f, "index()"),
+        }
+    }
+}
+
 impl Distribution {
     pub const NAMES: [&'static str; 4] = ["uniform", "normal", "exponential", "index"];
 

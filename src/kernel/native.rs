@@ -15,6 +15,7 @@
 use std::mem::offset_of;
 
 use iced_x86::IcedError;
+use iced_x86::code_asm::asm_traits::{CodeAsmVaddpd, CodeAsmVdivpd, CodeAsmVmulpd, CodeAsmVsubpd};
 use iced_x86::code_asm::*;
 
 use super::fuse::reads;
@@ -63,7 +64,7 @@ struct Code {
 }
 
 /// What the code does with each group of eight values.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Sink {
     /// Stores them, in sample order.
     Values,
@@ -216,6 +217,10 @@ impl From<IcedError> for Refusal {
     fn from(error: IcedError) -> Self {
         Refusal::Assembler(error)
     }
+}
+
+fn unsupported_function(function: Function) -> Refusal {
+    Refusal::Unsupported(format!("{}()", function.name()))
 }
 
 fn too_many_values() -> Refusal {
@@ -614,9 +619,7 @@ impl<'p> Generator<'p> {
                 self.asm.vmovapd(dst.k1(), b)?;
             }
             BinaryKind::Op(op) => return Err(Refusal::Unsupported(format!("`{}`", op.symbol()))),
-            BinaryKind::Function(function) => {
-                return Err(Refusal::Unsupported(format!("{}()", function.name())));
-            }
+            BinaryKind::Function(function) => return Err(unsupported_function(function)),
         }
         Ok(())
     }
@@ -630,11 +633,7 @@ impl<'p> Generator<'p> {
         dst: AsmRegisterZmm,
     ) -> Result<(), Refusal> {
         let Distribution::Uniform { low, high } = distribution else {
-            return Err(Refusal::Unsupported(match distribution {
-                Distribution::Normal { .. } => "normal()".into(),
-                Distribution::Exponential { .. } => "exponential()".into(),
-                other => format!("{other:?}"),
-            }));
+            return Err(Refusal::Unsupported(distribution.to_string()));
         };
         let [s0, s1, s2, s3] = self.states[stream];
         let t = self.scratch[1];
@@ -687,9 +686,7 @@ impl<'p> Generator<'p> {
             UnaryKind::Function(Function::Sqrt) => asm.vsqrtpd(dst, x)?,
             UnaryKind::Function(Function::Floor) => asm.vrndscalepd(dst, x, ROUND_DOWN)?,
             UnaryKind::Function(Function::Ceil) => asm.vrndscalepd(dst, x, ROUND_UP)?,
-            UnaryKind::Function(function) => {
-                return Err(Refusal::Unsupported(format!("{}()", function.name())));
-            }
+            UnaryKind::Function(function) => return Err(unsupported_function(function)),
         }
         Ok(())
     }
@@ -703,24 +700,34 @@ impl<'p> Generator<'p> {
         dst: AsmRegisterZmm,
     ) -> Result<(), IcedError> {
         let left = self.in_register(left, self.scratch[1])?;
-        let asm = &mut self.asm;
         match right {
-            Place::Register(right) => match op {
-                Arith::Add => asm.vaddpd(dst, left, right),
-                Arith::Sub => asm.vsubpd(dst, left, right),
-                Arith::Mul => asm.vmulpd(dst, left, right),
-                Arith::Div => asm.vdivpd(dst, left, right),
-            },
+            Place::Register(right) => emit_arith(&mut self.asm, op, dst, left, right),
             Place::Constant(slot) => {
-                let right = table_broadcast(slot);
-                match op {
-                    Arith::Add => asm.vaddpd(dst, left, right),
-                    Arith::Sub => asm.vsubpd(dst, left, right),
-                    Arith::Mul => asm.vmulpd(dst, left, right),
-                    Arith::Div => asm.vdivpd(dst, left, right),
-                }
+                emit_arith(&mut self.asm, op, dst, left, table_broadcast(slot))
             }
         }
+    }
+}
+
+/// `dst = left op right`, the right operand a register or a memory broadcast.
+fn emit_arith<R>(
+    asm: &mut CodeAssembler,
+    op: Arith,
+    dst: AsmRegisterZmm,
+    left: AsmRegisterZmm,
+    right: R,
+) -> Result<(), IcedError>
+where
+    CodeAssembler: CodeAsmVaddpd<AsmRegisterZmm, AsmRegisterZmm, R>
+        + CodeAsmVsubpd<AsmRegisterZmm, AsmRegisterZmm, R>
+        + CodeAsmVmulpd<AsmRegisterZmm, AsmRegisterZmm, R>
+        + CodeAsmVdivpd<AsmRegisterZmm, AsmRegisterZmm, R>,
+{
+    match op {
+        Arith::Add => asm.vaddpd(dst, left, right),
+        Arith::Sub => asm.vsubpd(dst, left, right),
+        Arith::Mul => asm.vmulpd(dst, left, right),
+        Arith::Div => asm.vdivpd(dst, left, right),
     }
 }
 
