@@ -120,30 +120,13 @@ pub enum AppError {
     Usage(String),
     #[error("{0}")]
     Run(String),
-    /// A gather that found missing or corrupt slices: the report goes to stdout.
-    #[error("{0}")]
-    Incomplete(String),
-    /// A task job whose successful tasks were reduced but some failed: the report (with the
-    /// failures) goes to stdout.
-    #[error("{0}")]
-    TasksFailed(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::JobFile(_) | AppError::Usage(_) => EXIT_BAD_INPUT,
-            AppError::Run(_) | AppError::TasksFailed(_) => EXIT_RUN_FAILED,
-            AppError::Incomplete(_) => EXIT_INCOMPLETE,
-        }
-    }
-
-    /// The report of a run that ended with a result worth reading (incomplete, or with failed
-    /// tasks): it goes to stdout, like a successful result.
-    pub fn report(&self) -> Option<&str> {
-        match self {
-            AppError::Incomplete(report) | AppError::TasksFailed(report) => Some(report),
-            _ => None,
+            AppError::Run(_) => EXIT_RUN_FAILED,
         }
     }
 }

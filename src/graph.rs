@@ -343,7 +343,7 @@ fn compute_graph(spec: &JobSpec, compute: &ComputeSpec, threads: usize, optimize
             "per sample: vars and expr, each shared sub-expression once",
         )
     };
-    let plan: Plan = plan::make(spec, compute, &program, threads, spec.split.ranks);
+    let plan: Plan = plan::make(spec, compute, &program, threads, spec.split.slices);
     let mut out = format!(
         "digraph {} {{\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\"];\n  subgraph cluster_sample {{\n    label={};\n",
         quoted(&spec.name),
@@ -375,7 +375,7 @@ fn compute_graph(spec: &JobSpec, compute: &ComputeSpec, threads: usize, optimize
 }
 
 fn tasks_graph(spec: &JobSpec, tasks: &TasksSpec, threads: usize) -> String {
-    let task_plan = plan::make_for_tasks(spec, tasks, threads, spec.split.ranks);
+    let task_plan = plan::make_for_tasks(spec, tasks, threads, spec.split.slices);
     let mut out = format!(
         "digraph {} {{\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n  subgraph cluster_task {{\n    label=\"per task\";\n",
         quoted(&spec.name)

@@ -4,8 +4,10 @@
 //! The pipeline, one module per stage: [`jobfile`] (text -> [`spec`]), [`plan`] (slices and
 //! blocks), [`kernel`] (the compiled program and random streams), [`executor`] (who computes
 //! which blocks), [`reduce`] (exact partial results and final statistics), [`report`];
-//! [`submit`] writes a [`run_dir`] and its scheduler scripts.
+//! [`submit`] renders and drives the schedulers; [`run_dir`] owns what a run leaves on disk;
+//! [`commands`] are the subcommands, each returning a typed outcome.
 
+pub mod bounded_read;
 pub mod commands;
 pub mod diagnostic;
 pub mod executor;

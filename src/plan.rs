@@ -5,11 +5,69 @@
 
 use serde::Serialize;
 
-use crate::kernel::Program;
 use crate::kernel::eval::Evaluator;
 use crate::kernel::program::CHUNK;
 use crate::kernel::rng::BLOCK_SAMPLES;
-use crate::spec::{ComputeSpec, JobSpec, TasksSpec};
+use crate::kernel::{Isa, Kernel, Program};
+use crate::spec::{ComputeSpec, JobSpec, TasksSpec, Work};
+
+/// The CPUs this process may use (its affinity mask and CPU quota).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The one thread policy: what `check` prints is what `run`, a slice and the scheduler
+/// requests use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Threads {
+    /// `hpcsub run` here: `split.threads`, else every CPU this process may use.
+    pub here: usize,
+    /// Each slice of a submitted run asks the scheduler for this many CPUs and runs as many
+    /// threads: `split.threads`, else 1 (hpcsub cannot know the nodes' size).
+    pub per_slice: usize,
+}
+
+pub fn threads(spec: &JobSpec) -> Threads {
+    Threads {
+        here: spec.split.threads.unwrap_or_else(available_cpus),
+        per_slice: spec.split.threads.unwrap_or(1),
+    }
+}
+
+/// The threads of one running slice: `--threads`, else the CPUs Slurm gave it, else what the
+/// run asked for each slice.
+pub fn threads_of_slice(given: Option<usize>, per_slice: usize) -> usize {
+    given
+        .or_else(|| std::env::var("SLURM_CPUS_PER_TASK").ok()?.parse().ok())
+        .unwrap_or(per_slice)
+}
+
+/// The plan of either kind of job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum JobPlan {
+    Compute(Plan),
+    Tasks(TaskPlan),
+}
+
+/// The plan of `spec` with `threads` per slice.
+pub fn of_job(spec: &JobSpec, threads: usize) -> JobPlan {
+    match &spec.work {
+        Work::Compute(compute) => {
+            let kernel = Kernel::new(spec, compute, Isa::Portable);
+            JobPlan::Compute(make(
+                spec,
+                compute,
+                &kernel.program,
+                threads,
+                spec.split.slices,
+            ))
+        }
+        Work::Tasks(tasks) => {
+            JobPlan::Tasks(make_for_tasks(spec, tasks, threads, spec.split.slices))
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Slice {
@@ -41,7 +99,7 @@ pub struct Plan {
     pub slices: Vec<Slice>,
     pub registers: usize,
     pub random_streams: usize,
-    /// Working memory of one rank: the threads' registers and the histogram, independent of
+    /// Working memory of one slice: the threads' registers and the histogram, independent of
     /// the number of samples.
     pub memory_bytes: u64,
 }

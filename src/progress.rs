@@ -185,18 +185,15 @@ impl TaskProgress {
     }
 }
 
-/// The bar of `submit --wait`: slices done (a part is in `parts/`), running, pending and failed
-/// (left the queue without a part), from one `squeue` call per poll.
+/// The bar of `submit --wait`: slices done, running, pending and failed or missing, as the
+/// run's survey says after each look at the queue.
 pub struct WaitProgress {
-    slices: u32,
-    /// An array run has one queue entry per slice; an MPI-mode run has one job for all.
-    array: bool,
     bar: Option<ProgressBar>,
 }
 
 impl WaitProgress {
-    pub fn new(slices: u32, array: bool) -> WaitProgress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    pub fn new(slices: u32, visible: bool) -> WaitProgress {
+        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(u64::from(slices)),
                 ProgressDrawTarget::stderr(),
@@ -210,31 +207,19 @@ impl WaitProgress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        WaitProgress { slices, array, bar }
+        WaitProgress { bar }
     }
 
-    /// `done`: parts written; `states`: the queue's (job id, state) lines, array tasks as
-    /// `<job>_<index>`.
-    pub fn show(&self, done: usize, states: &[(String, String)]) {
+    /// Whether anything is drawn (so the caller can skip computing what it would show).
+    pub fn is_visible(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    pub fn show(&self, done: usize, running: usize, pending: usize, failed: usize) {
         let Some(bar) = &self.bar else { return };
-        let slices = self.slices as usize;
-        let (running, pending, failed) = if self.array {
-            let slice_states = states.iter().filter(|(id, _)| id.contains('_'));
-            let running = slice_states.clone().filter(|(_, s)| s == "RUNNING").count();
-            let pending = slice_states.filter(|(_, s)| s == "PENDING").count();
-            (
-                running,
-                pending,
-                slices.saturating_sub(done + running + pending),
-            )
-        } else {
-            let state = states.first().map_or("", |(_, s)| s.as_str());
-            let all_if = |wanted: &str| if state == wanted { slices } else { 0 };
-            (all_if("RUNNING"), all_if("PENDING"), 0)
-        };
         bar.set_position(done as u64);
         bar.set_message(format!(
-            "{running} running, {pending} pending, {failed} failed"
+            "{running} running, {pending} pending, {failed} failed or missing"
         ));
     }
 

@@ -2,177 +2,302 @@
 
 use std::fmt::Write as _;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::reduce::task_results::{TaskSummary, failed_json};
-use crate::reduce::{Histogram, Summary};
+use crate::reduce::{Accumulator, Histogram, Summary};
 use crate::spec::{JobSpec, Statistic};
 
-pub struct RunReport<'a> {
-    pub spec: &'a JobSpec,
-    pub samples: u64,
-    pub ranks: u32,
-    pub threads: usize,
-    pub summary: Summary,
-    pub histogram: Option<Histogram>,
-    pub elapsed_s: f64,
-}
+/// More NaN samples than this fraction of all samples earns a warning: the mean of the rest is
+/// then likely not the answer the job meant.
+const NAN_WARNING_FRACTION: f64 = 0.001;
 
 fn number(x: Option<f64>) -> Value {
     x.filter(|v| v.is_finite())
         .map_or(Value::Null, |v| json!(v))
 }
 
-impl RunReport<'_> {
-    fn statistic(&self, statistic: Statistic) -> Value {
-        let s = &self.summary;
-        match statistic {
-            Statistic::Count => json!(s.count),
-            Statistic::Sum => number(Some(s.sum)),
-            Statistic::Mean => number(s.mean),
-            Statistic::Var => number(s.var),
-            Statistic::Std => number(s.std),
-            Statistic::Min => number(s.min),
-            Statistic::Max => number(s.max),
+/// Where a submitted run's result came from; absent for `hpcsub run`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Submitted {
+    pub run_dir: String,
+    pub job_ids: Vec<String>,
+    /// The slices' computing times added up (the run's `elapsed_s` is the wall time from the
+    /// first slice's start to the last one's finish).
+    pub slice_seconds: f64,
+    /// The digest of the parts this result was gathered from (see `status`).
+    pub parts_digest: String,
+}
+
+/// The histogram as `--json` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HistogramReport {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub underflow: u64,
+    pub overflow: u64,
+}
+
+impl From<&Histogram> for HistogramReport {
+    fn from(h: &Histogram) -> Self {
+        HistogramReport {
+            edges: h.edges(),
+            counts: h.counts.clone(),
+            underflow: h.underflow,
+            overflow: h.overflow,
         }
     }
+}
 
+/// A finished compute job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    pub job: String,
+    pub samples: u64,
+    pub seed: u64,
+    /// MPI ranks of a `run`; slices of a submitted run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<u32>,
+    pub threads: usize,
     /// `count`, then each requested statistic in the order the job file lists them, then `nan`
     /// if any sample was NaN. Non-finite values are `null`.
-    pub fn result_json(&self) -> Map<String, Value> {
-        let mut result = Map::new();
-        result.insert("count".into(), json!(self.summary.count));
-        for statistic in &self.spec.reduce.statistics {
-            result.insert(statistic.name().into(), self.statistic(*statistic));
-        }
-        if self.summary.nan > 0 {
-            result.insert("nan".into(), json!(self.summary.nan));
-        }
-        result
-    }
+    pub result: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<HistogramReport>,
+    pub elapsed_s: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Submitted>,
+}
 
-    pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("job".into(), json!(self.spec.name));
-        object.insert("samples".into(), json!(self.samples));
-        object.insert("seed".into(), json!(self.spec.seed));
-        object.insert("ranks".into(), json!(self.ranks));
-        object.insert("threads".into(), json!(self.threads));
-        object.insert("result".into(), Value::Object(self.result_json()));
-        if let Some(h) = &self.histogram {
-            object.insert(
-                "histogram".into(),
-                json!({
-                    "edges": h.edges(),
-                    "counts": h.counts,
-                    "underflow": h.underflow,
-                    "overflow": h.overflow,
-                }),
-            );
+/// How a report counts the workers that computed it.
+#[derive(Clone, Copy, Debug)]
+pub enum Spread {
+    Ranks(u32),
+    Slices(u32),
+}
+
+impl Spread {
+    fn split(self) -> (Option<u32>, Option<u32>) {
+        match self {
+            Spread::Ranks(n) => (Some(n), None),
+            Spread::Slices(n) => (None, Some(n)),
         }
-        object.insert("elapsed_s".into(), json!(self.elapsed_s));
-        Value::Object(object)
+    }
+}
+
+fn spread_text(ranks: Option<u32>, slices: Option<u32>, threads: usize) -> String {
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let workers = match (ranks, slices) {
+        (_, Some(n)) => plural(n.into(), "slice"),
+        (Some(n), _) => plural(n.into(), "rank"),
+        (None, None) => plural(1, "rank"),
+    };
+    format!("{workers} x {}", plural(threads as u64, "thread"))
+}
+
+fn statistic(summary: &Summary, statistic: Statistic) -> Value {
+    let s = summary;
+    match statistic {
+        Statistic::Count => json!(s.count),
+        Statistic::Sum => number(Some(s.sum)),
+        Statistic::Mean => number(s.mean),
+        Statistic::Var => number(s.var),
+        Statistic::Std => number(s.std),
+        Statistic::Sem => number(s.sem),
+        Statistic::Min => number(s.min),
+        Statistic::Max => number(s.max),
+    }
+}
+
+impl RunReport {
+    pub fn new(
+        spec: &JobSpec,
+        samples: u64,
+        spread: Spread,
+        threads: usize,
+        acc: &Accumulator,
+        elapsed_s: f64,
+    ) -> RunReport {
+        let summary = Summary::from_accumulator(acc);
+        let mut result = Map::new();
+        result.insert("count".into(), json!(summary.count));
+        for &s in &spec.reduce.statistics {
+            result.insert(s.name().into(), statistic(&summary, s));
+        }
+        let mut warnings = Vec::new();
+        if summary.nan > 0 {
+            result.insert("nan".into(), json!(summary.nan));
+            let all = summary.nan + summary.count;
+            if summary.nan as f64 > NAN_WARNING_FRACTION * all as f64 {
+                warnings.push(format!(
+                    "{} of {all} samples ({:.2}%) were NaN and are left out of every statistic; \
+                     check the expression's domain (sqrt or log of negatives, 0/0)",
+                    summary.nan,
+                    100.0 * summary.nan as f64 / all as f64
+                ));
+            }
+        }
+        let (ranks, slices) = spread.split();
+        RunReport {
+            job: spec.name.clone(),
+            samples,
+            seed: spec.seed,
+            ranks,
+            slices,
+            threads,
+            result,
+            histogram: acc.histogram.as_ref().map(HistogramReport::from),
+            elapsed_s,
+            warnings,
+            submitted: None,
+        }
     }
 
     pub fn to_table(&self) -> String {
-        let spec = self.spec;
         let rate = self.samples as f64 / self.elapsed_s.max(1e-9);
         let mut out = format!(
-            "{}: {} samples, seed {}, {} rank{} x {} thread{}, {:.3} s ({}/s)\n",
-            spec.name,
+            "{}: {} samples, seed {}, {}, {:.3} s ({}/s)\n",
+            self.job,
             self.samples,
-            spec.seed,
-            self.ranks,
-            if self.ranks == 1 { "" } else { "s" },
-            self.threads,
-            if self.threads == 1 { "" } else { "s" },
+            self.seed,
+            spread_text(self.ranks, self.slices, self.threads),
             self.elapsed_s,
             human_count(rate),
         );
-        for (key, value) in self.result_json() {
-            let _ = writeln!(out, "  {key:<6} {}", shown(&value));
+        // The mean is shown with its standard error, which then needs no line of its own.
+        let sem = self.result.get("sem").and_then(Value::as_f64);
+        for (key, value) in &self.result {
+            let _ = match (key.as_str(), sem) {
+                ("mean", Some(sem)) => {
+                    writeln!(out, "  {key:<6} {} ± {}", shown(value), format_float(sem))
+                }
+                ("sem", Some(_)) if self.result.contains_key("mean") => continue,
+                _ => writeln!(out, "  {key:<6} {}", shown(value)),
+            };
         }
         if let Some(h) = &self.histogram {
             out.push_str(&histogram_table(h));
+        }
+        if let Some(submitted) = &self.submitted {
+            out.push_str(&submitted_lines(submitted));
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
         }
         out
     }
 }
 
-/// A finished task job: the reduced results of the tasks that succeeded, and every failure.
-pub struct TaskReport<'a> {
-    pub spec: &'a JobSpec,
-    pub tasks: u64,
-    pub ranks: u32,
-    pub threads: usize,
-    pub summary: TaskSummary,
-    /// Where the tasks' stdout and stderr are, if they were kept.
-    pub logs: Option<String>,
-    pub elapsed_s: f64,
+fn submitted_lines(submitted: &Submitted) -> String {
+    format!(
+        "  run    {} (jobs {}; slices computed for {:.3} s in all)\n",
+        submitted.run_dir,
+        if submitted.job_ids.is_empty() {
+            "none recorded".to_string()
+        } else {
+            submitted.job_ids.join(", ")
+        },
+        submitted.slice_seconds
+    )
 }
 
-impl TaskReport<'_> {
-    pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("job".into(), json!(self.spec.name));
-        object.insert("tasks".into(), json!(self.tasks));
-        object.insert("ranks".into(), json!(self.ranks));
-        object.insert("threads".into(), json!(self.threads));
-        object.insert("succeeded".into(), json!(self.summary.succeeded));
-        object.insert("result".into(), Value::Object(self.summary.result.clone()));
-        object.insert("failed".into(), failed_json(&self.summary.failed));
-        if let Some(logs) = &self.logs {
-            object.insert("logs".into(), json!(logs));
+/// A finished task job: the reduced results of the tasks that succeeded, and every failure.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub job: String,
+    pub tasks: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranks: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<u32>,
+    pub threads: usize,
+    pub succeeded: u64,
+    pub result: Map<String, Value>,
+    pub failed: Value,
+    /// Where the tasks' stdout and stderr are, if they were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
+    pub elapsed_s: f64,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Submitted>,
+}
+
+impl TaskReport {
+    pub fn new(
+        spec: &JobSpec,
+        tasks: u64,
+        spread: Spread,
+        threads: usize,
+        summary: &TaskSummary,
+        logs: Option<String>,
+        elapsed_s: f64,
+    ) -> TaskReport {
+        let (ranks, slices) = spread.split();
+        TaskReport {
+            job: spec.name.clone(),
+            tasks,
+            ranks,
+            slices,
+            threads,
+            succeeded: summary.succeeded,
+            result: summary.result.clone(),
+            failed: failed_json(&summary.failed),
+            logs,
+            elapsed_s,
+            submitted: None,
         }
-        object.insert("elapsed_s".into(), json!(self.elapsed_s));
-        Value::Object(object)
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.failed.as_array().map_or(0, Vec::len)
     }
 
     pub fn to_table(&self) -> String {
-        let failed = self.summary.failed.len();
+        let failed = self.failed_count();
         let mut out = format!(
-            "{}: {} task{}, {} rank{} x {} thread{}, {:.3} s: {} succeeded, {failed} failed\n",
-            self.spec.name,
+            "{}: {} task{}, {}, {:.3} s: {} succeeded, {failed} failed\n",
+            self.job,
             self.tasks,
             if self.tasks == 1 { "" } else { "s" },
-            self.ranks,
-            if self.ranks == 1 { "" } else { "s" },
-            self.threads,
-            if self.threads == 1 { "" } else { "s" },
+            spread_text(self.ranks, self.slices, self.threads),
             self.elapsed_s,
-            self.summary.succeeded,
+            self.succeeded,
         );
-        let mut lines = Vec::new();
-        for (key, value) in &self.summary.result {
+        for (key, value) in &self.result {
             match value {
                 Value::Object(stats) => {
-                    lines.push(format!("  {key}"));
-                    lines.extend(
-                        stats
-                            .iter()
-                            .map(|(k, v)| format!("    {k:<6} {}", shown(v))),
-                    );
+                    let _ = writeln!(out, "  {key}");
+                    for (k, v) in stats {
+                        let _ = writeln!(out, "    {k:<6} {}", shown(v));
+                    }
                 }
-                other => lines.push(format!("  {key:<6} {}", shown(other))),
+                other => {
+                    let _ = writeln!(out, "  {key:<6} {}", shown(other));
+                }
             }
-        }
-        for line in lines {
-            let _ = writeln!(out, "{line}");
         }
         if failed > 0 {
             let _ = writeln!(out, "  failed tasks:");
-            for outcome in &self.summary.failed {
+            for outcome in self.failed.as_array().into_iter().flatten() {
                 let _ = writeln!(
                     out,
                     "    task {}: {} (log: {})",
-                    outcome.task,
-                    outcome.failure.as_deref().unwrap_or(""),
-                    outcome.log
+                    outcome["task"],
+                    outcome["reason"].as_str().unwrap_or(""),
+                    outcome["log"].as_str().unwrap_or("")
                 );
             }
         }
         if let Some(logs) = &self.logs {
             let _ = writeln!(out, "  logs: {logs}");
+        }
+        if let Some(submitted) = &self.submitted {
+            out.push_str(&submitted_lines(submitted));
         }
         out
     }
@@ -217,7 +342,7 @@ fn readable(x: f64) -> f64 {
 const BAR_WIDTH: u64 = 40;
 const MAX_BINS_SHOWN: usize = 60;
 
-fn histogram_table(h: &Histogram) -> String {
+fn histogram_table(h: &HistogramReport) -> String {
     let mut out = String::from("  histogram\n");
     if h.counts.len() > MAX_BINS_SHOWN {
         let _ = writeln!(
@@ -229,7 +354,7 @@ fn histogram_table(h: &Histogram) -> String {
         );
         return out;
     }
-    let edges = h.edges();
+    let edges = &h.edges;
     let tallest = h.counts.iter().copied().max().unwrap_or(0).max(1);
     for (bin, count) in h.counts.iter().enumerate() {
         let bar = "#".repeat((count * BAR_WIDTH / tallest) as usize);

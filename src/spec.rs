@@ -17,6 +17,10 @@ pub struct JobSpec {
     pub condor: CondorSpec,
 }
 
+/// The custom ClassAd attribute hpcsub sets on every HTCondor proc: the slice it computes. A job
+/// file may not set it.
+pub const CONDOR_SLICE_ATTRIBUTE: &str = "HpcsubSlice";
+
 /// HTCondor settings of a job file, each validated so it can go into a submit file as is.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CondorSpec {
@@ -44,12 +48,23 @@ pub struct SlurmSpec {
 }
 
 /// How a submitted job runs on Slurm.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SlurmMode {
     /// A job array, one task per slice, and a gather job.
     #[default]
     Array,
-    /// One job of `ranks` tasks that runs `srun --mpi=pmix hpcsub run` (the MPI build).
+    /// One job of one Slurm task per slice that runs `srun --mpi=pmix hpcsub run` (the MPI build).
     Mpi,
 }
 
@@ -206,17 +221,20 @@ pub enum Statistic {
     Mean,
     Var,
     Std,
+    /// The standard error of the mean, `std / sqrt(count)`.
+    Sem,
     Min,
     Max,
 }
 
 impl Statistic {
-    pub const ALL: [Statistic; 7] = [
+    pub const ALL: [Statistic; 8] = [
         Statistic::Count,
         Statistic::Sum,
         Statistic::Mean,
         Statistic::Var,
         Statistic::Std,
+        Statistic::Sem,
         Statistic::Min,
         Statistic::Max,
     ];
@@ -228,6 +246,7 @@ impl Statistic {
             Statistic::Mean => "mean",
             Statistic::Var => "var",
             Statistic::Std => "std",
+            Statistic::Sem => "sem",
             Statistic::Min => "min",
             Statistic::Max => "max",
         }
@@ -254,7 +273,9 @@ pub struct ReduceSpec {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SplitSpec {
-    pub ranks: u32,
+    /// How many slices the samples or tasks are cut into: MPI ranks, or array elements when
+    /// submitted. Written `slices:` (or `ranks:`, its older name) in job files.
+    pub slices: u32,
     /// `None`: as many as the CPUs this process may use.
     pub threads: Option<usize>,
 }
@@ -270,7 +291,7 @@ pub struct Resources {
 
 /// Limits that keep a job file from asking for something absurd.
 pub const MAX_THREADS: usize = 4096;
-pub const MAX_RANKS: u32 = 1_000_000;
+pub const MAX_SLICES: u32 = 1_000_000;
 pub const MAX_HISTOGRAM_BINS: u32 = 10_000_000;
 pub const MAX_TASKS: u64 = 10_000_000;
 pub const MAX_RETRIES: u64 = 100;

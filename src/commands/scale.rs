@@ -1,25 +1,79 @@
 //! `hpcsub scale`: runs the job at each configuration, K times, and reports how it scales.
-//! One rank runs in this process, as `hpcsub run` does; more ranks run under `mpirun`.
+//! One rank runs in this process, as `hpcsub run` does; more ranks run under `mpirun`. If a
+//! configuration fails, the rows measured before it are kept and shown.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::{Output, Overrides, available_cpus, load_job, run};
+use super::job::{self, JobArgs};
+use super::outcome::{Global, Outcome, Status};
+use super::run::{self, RunOutcome};
 use crate::diagnostic::AppError;
+use crate::plan::available_cpus;
+use crate::report::{RunReport, TaskReport};
 use crate::scale::{self, Config, Measured, plot};
 
-pub struct ScaleRequest<'a> {
-    pub job: &'a Path,
-    pub threads: Option<&'a str>,
-    pub ranks: Option<&'a str>,
-    pub samples: Option<String>,
-    pub repeat: u32,
-    pub plot: Option<&'a Path>,
-    pub json: bool,
+/// Time the job at several thread (and rank) counts: speed-up, efficiency, Karp-Flatt, a plot.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --repeat 5\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --ranks 1,2 --plot scaling.svg   # ranks: the MPI build"
+)]
+pub struct Args {
+    /// The job file (YAML).
+    job: PathBuf,
+    /// Threads per rank to try, e.g. 1,2,4 (default: 1, 2, 4, ... up to the CPUs available).
+    #[arg(long)]
+    threads: Option<String>,
+    /// Ranks to try, e.g. 1,2 (more than 1 runs `mpirun`; needs the MPI build).
+    #[arg(long)]
+    ranks: Option<String>,
+    /// Number of samples, e.g. 50M (default: compute.samples).
+    #[arg(long)]
+    samples: Option<String>,
+    /// Runs per configuration; the table shows the best and the median.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Draw speed-up against workers, with the ideal line and an Amdahl fit (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+pub struct Scaling {
+    job: String,
+    work: String,
+    repeat: u32,
+    machine: String,
+    #[serde(flatten)]
+    table: Value,
+    identical_results: bool,
+    notes: Vec<String>,
+    warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plot: Option<String>,
+    /// Why the configurations after the measured rows were not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<String>,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Outcome for Scaling {
+    fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    fn status(&self) -> Status {
+        match &self.failed {
+            Some(why) => Status::Failed(why.clone()),
+            None => Status::Success,
+        }
+    }
 }
 
 /// 1, 2, 4, ... up to the CPUs this process may use, and that count itself.
@@ -50,35 +104,53 @@ fn mpi_launcher() -> Result<Vec<&'static str>, String> {
     }
 }
 
-/// A run's wall time and what it computed (the result and histogram, compared across runs).
-fn timing(json: &Value) -> Result<(f64, String), AppError> {
-    let elapsed = json["elapsed_s"]
-        .as_f64()
-        .ok_or_else(|| AppError::Run(format!("a run reported no elapsed_s: {json}")))?;
-    Ok((elapsed, format!("{} {}", json["result"], json["histogram"])))
+/// A run's wall time and what it computed (compared across runs).
+struct Timed {
+    elapsed_s: f64,
+    answer: String,
 }
 
-fn run_in_process(job: &Path, threads: usize, samples: &Option<String>) -> Result<Value, AppError> {
-    let overrides = Overrides {
+fn timed_compute(report: &RunReport) -> Timed {
+    Timed {
+        elapsed_s: report.elapsed_s,
+        answer: format!(
+            "{} {}",
+            Value::Object(report.result.clone()),
+            serde_json::to_string(&report.histogram).expect("JSON")
+        ),
+    }
+}
+
+fn timed_tasks(report: &TaskReport) -> Timed {
+    Timed {
+        elapsed_s: report.elapsed_s,
+        answer: Value::Object(report.result.clone()).to_string(),
+    }
+}
+
+fn run_in_process(args: &Args, threads: usize) -> Result<Timed, AppError> {
+    let run_args = run::Args::for_scale(JobArgs {
+        job: args.job.clone(),
         threads: Some(threads),
-        samples: samples.clone(),
-        ..Overrides::default()
-    };
-    let output = Output {
-        json: true,
-        quiet: true,
-        force_mpi: false,
-    };
-    let text = run(job, &overrides, output)?;
-    serde_json::from_str(&text).map_err(|e| AppError::Run(format!("a run printed no JSON: {e}")))
+        samples: args.samples.clone(),
+        seed: None,
+    });
+    match run::run(
+        &run_args,
+        Global {
+            json: true,
+            quiet: true,
+        },
+    )? {
+        RunOutcome::Compute(report) => Ok(timed_compute(&report)),
+        RunOutcome::Tasks(report) => Ok(timed_tasks(&report)),
+        RunOutcome::SecondaryRank => Err(AppError::Run(
+            "a run in this process reported nothing".into(),
+        )),
+    }
 }
 
-fn run_under_mpirun(
-    launcher: &[&str],
-    job: &Path,
-    config: Config,
-    samples: &Option<String>,
-) -> Result<Value, AppError> {
+fn run_under_mpirun(launcher: &[&str], args: &Args, config: Config) -> Result<Timed, AppError> {
     let mut command = Command::new(launcher[0]);
     command
         .args(&launcher[1..])
@@ -86,8 +158,8 @@ fn run_under_mpirun(
         .arg(crate::submit::this_binary()?)
         .args(["run", "--json", "--quiet", "--threads"])
         .arg(config.threads.to_string())
-        .arg(job);
-    if let Some(samples) = samples {
+        .arg(&args.job);
+    if let Some(samples) = &args.samples {
         command.args(["--samples", samples]);
     }
     let output = command
@@ -100,13 +172,23 @@ fn run_under_mpirun(
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    serde_json::from_slice(&output.stdout).map_err(|e| {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let no_report = |e: serde_json::Error| {
         AppError::Run(format!(
-            "mpirun -n {} printed no JSON ({e}): {}",
+            "mpirun -n {} printed no report ({e}): {}",
             config.ranks,
-            String::from_utf8_lossy(&output.stdout).trim()
+            stdout.trim()
         ))
-    })
+    };
+    if stdout.contains("\"tasks\"") {
+        Ok(timed_tasks(
+            &serde_json::from_str(&stdout).map_err(no_report)?,
+        ))
+    } else {
+        Ok(timed_compute(
+            &serde_json::from_str(&stdout).map_err(no_report)?,
+        ))
+    }
 }
 
 /// The CPU model and the CPUs this process may use, for the caption.
@@ -124,27 +206,21 @@ fn machine() -> String {
     format!("{model}, {} CPUs available", available_cpus())
 }
 
-pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
-    let spec = load_job(
-        request.job,
-        &Overrides {
-            samples: request.samples.clone(),
-            ..Overrides::default()
-        },
-    )?;
+pub fn scale(args: &Args, global: Global) -> Result<Scaling, AppError> {
+    let spec = job::load(&args.job, None, args.samples.as_deref(), None)?;
     let usage = |message: String| AppError::Usage(message);
-    let threads = match request.threads {
+    let threads = match &args.threads {
         Some(text) => scale::parse_list(text, "--threads").map_err(usage)?,
         None => default_threads(),
     };
-    let ranks = match request.ranks {
+    let ranks = match &args.ranks {
         Some(text) => scale::parse_list(text, "--ranks").map_err(usage)?,
         None => vec![1],
     };
-    if let Some(path) = request.plot {
+    if let Some(path) = &args.plot {
         plot::check_path(path).map_err(usage)?;
     }
-    if request.repeat == 0 {
+    if args.repeat == 0 {
         return Err(AppError::Usage("--repeat must be at least 1".into()));
     }
     let mut notes: Vec<String> = Vec::new();
@@ -170,20 +246,24 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
         })
         .collect();
     let cpus = available_cpus();
-    let mut warnings: Vec<String> = Vec::new();
-    for config in &configs {
-        if config.workers() > cpus {
-            let warning = format!(
+    let warnings: Vec<String> = configs
+        .iter()
+        .filter(|config| config.workers() > cpus)
+        .map(|config| {
+            format!(
                 "{} asks for {} workers but only {cpus} CPUs are available: they will share cores",
                 config.label(),
                 config.workers()
-            );
+            )
+        })
+        .collect();
+    if !global.quiet && !global.json {
+        for warning in &warnings {
             eprintln!("warning: {warning}");
-            warnings.push(warning);
         }
     }
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(configs.len() as u64 * u64::from(request.repeat));
+    let bar = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(configs.len() as u64 * u64::from(args.repeat));
         bar.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}",
@@ -193,22 +273,29 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
         bar
     });
     let mut measured: Vec<Measured> = Vec::new();
-    let mut results: Vec<(Config, String)> = Vec::new();
-    for &config in &configs {
+    let mut answers: Vec<String> = Vec::new();
+    let mut failed = None;
+    'configs: for &config in &configs {
         let mut times = Vec::new();
-        for _ in 0..request.repeat {
+        for _ in 0..args.repeat {
             if let Some(bar) = &bar {
                 bar.set_message(config.label());
             }
-            let json = if config.ranks == 1 {
-                run_in_process(request.job, config.threads, &request.samples)?
+            let timed = if config.ranks == 1 {
+                run_in_process(args, config.threads)
             } else {
-                let launcher = launcher.as_deref().unwrap_or_default();
-                run_under_mpirun(launcher, request.job, config, &request.samples)?
+                run_under_mpirun(launcher.as_deref().unwrap_or_default(), args, config)
             };
-            let (elapsed, result) = timing(&json)?;
-            times.push(elapsed);
-            results.push((config, result));
+            match timed {
+                Ok(timed) => {
+                    times.push(timed.elapsed_s);
+                    answers.push(timed.answer);
+                }
+                Err(err) => {
+                    failed = Some(format!("{} failed: {err}", config.label()));
+                    break 'configs;
+                }
+            }
             if let Some(bar) = &bar {
                 bar.inc(1);
             }
@@ -218,7 +305,7 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let identical = results.windows(2).all(|pair| pair[0].1 == pair[1].1);
+    let identical = answers.windows(2).all(|pair| pair[0] == pair[1]);
     if !identical {
         notes.push(
             "the results differ between configurations; this is a bug, please report it".into(),
@@ -227,7 +314,7 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
     let rows = scale::rows(&measured);
     let serial = scale::amdahl_fit(&measured, &rows, cpus);
     let machine = machine();
-    if let Some(path) = request.plot {
+    if let (Some(path), false) = (&args.plot, measured.is_empty()) {
         let title = format!("{}: speed-up", spec.name);
         plot::draw(
             path,
@@ -241,39 +328,46 @@ pub fn scale(request: &ScaleRequest) -> Result<String, AppError> {
         )
         .map_err(AppError::Run)?;
     }
-    let what = match spec.compute() {
+    let work = match spec.compute() {
         Some(compute) => format!("{} samples", compute.samples),
         None => format!("{} tasks", spec.tasks().map_or(0, |t| t.count)),
     };
-    if request.json {
-        let mut json = scale::to_json(&measured, &rows, serial);
-        json["job"] = spec.name.clone().into();
-        json["work"] = what.into();
-        json["repeat"] = request.repeat.into();
-        json["machine"] = machine.into();
-        json["identical_results"] = identical.into();
-        json["notes"] = notes.into();
-        json["warnings"] = warnings.into();
-        if let Some(path) = request.plot {
-            json["plot"] = path.display().to_string().into();
-        }
-        return Ok(json.to_string());
-    }
     let mut text = format!(
-        "{}: {what}, best and median of {} run{} per configuration, on {machine}\n",
+        "{}: {work}, best and median of {} run{} per configuration, on {machine}\n",
         spec.name,
-        request.repeat,
-        if request.repeat == 1 { "" } else { "s" }
+        args.repeat,
+        if args.repeat == 1 { "" } else { "s" }
     );
     text.push_str(&scale::table(&rows, serial));
-    if identical {
+    if identical && !answers.is_empty() {
         text.push_str("every run gave the same result, to the last bit\n");
     }
     for note in &notes {
         text.push_str(&format!("note: {note}\n"));
     }
-    if let Some(path) = request.plot {
+    if let (Some(path), false) = (&args.plot, measured.is_empty()) {
         text.push_str(&format!("plot: {}\n", path.display()));
     }
-    Ok(text)
+    if let Some(why) = &failed {
+        text.push_str(&format!(
+            "error: {why}\nthe rows above were measured before it; later configurations were not run\n"
+        ));
+    }
+    Ok(Scaling {
+        job: spec.name.clone(),
+        work,
+        repeat: args.repeat,
+        machine,
+        table: scale::to_json(&measured, &rows, serial),
+        identical_results: identical,
+        notes,
+        warnings,
+        plot: args
+            .plot
+            .as_ref()
+            .filter(|_| !measured.is_empty())
+            .map(|p| p.display().to_string()),
+        failed,
+        text,
+    })
 }

@@ -7,8 +7,7 @@ use marked_yaml::Spanned;
 use super::bounded_count;
 use super::yaml::{RawCondor, locate};
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{CondorSpec, MAX_RANKS, MAX_RETRIES};
-use crate::submit::condor::SLICE_ATTRIBUTE;
+use crate::spec::{CONDOR_SLICE_ATTRIBUTE as SLICE_ATTRIBUTE, CondorSpec, MAX_RETRIES, MAX_SLICES};
 
 /// The submit commands hpcsub or a job file may write, one a line, `#` comments.
 const SUBMIT_COMMANDS: &str = include_str!("../../condor/submit-commands.txt");
@@ -149,7 +148,7 @@ pub fn validate(raw: &Option<Spanned<RawCondor>>) -> Result<CondorSpec, Diagnost
             None => None,
         },
         max_idle: match &raw.max_idle {
-            Some(n) => Some(bounded_count(n, "max_idle", 1, u64::from(MAX_RANKS))? as u32),
+            Some(n) => Some(bounded_count(n, "max_idle", 1, u64::from(MAX_SLICES))? as u32),
             None => None,
         },
         extra,

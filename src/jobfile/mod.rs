@@ -14,7 +14,7 @@ use marked_yaml::Spanned;
 use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
-    ComputeSpec, HistogramSpec, JobSpec, MAX_HISTOGRAM_BINS, MAX_RANKS, MAX_THREADS, ReduceSpec,
+    ComputeSpec, HistogramSpec, JobSpec, MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, ReduceSpec,
     Resources, ResultKind, SplitSpec, Statistic, VarDefinition, VarSpec, Work,
 };
 use yaml::{RawCompute, RawReduction, locate};
@@ -25,30 +25,14 @@ const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
 /// Reads and validates a job file.
 pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
     let fail = |source: Option<&str>, diag: Diagnostic| FileDiagnostic::new(path, source, diag);
-    let size = std::fs::metadata(path)
-        .map_err(|e| {
-            fail(
-                None,
-                Diagnostic::new(Location::START, format!("cannot read the job file: {e}")),
-            )
-        })?
-        .len();
-    if size > MAX_JOB_FILE_BYTES {
-        return Err(fail(
-            None,
-            Diagnostic::new(
-                Location::START,
-                format!(
-                    "the job file is {size} bytes; job files are at most {MAX_JOB_FILE_BYTES} bytes"
-                ),
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
-        fail(
-            None,
-            Diagnostic::new(Location::START, format!("cannot read the job file: {e}")),
-        )
+    let bytes = crate::bounded_read::bytes(path, MAX_JOB_FILE_BYTES).map_err(|e| {
+        let message = match e {
+            crate::bounded_read::ReadError::TooLarge { limit } => {
+                format!("the job file is larger than {limit} bytes, the most a job file may be")
+            }
+            other => format!("cannot read the job file: {other}"),
+        };
+        fail(None, Diagnostic::new(Location::START, message))
     })?;
     let source = decode(&bytes).map_err(|diag| fail(None, diag))?;
     let spec = parse(&source).map_err(|diag| fail(Some(&source), diag))?;
@@ -111,10 +95,10 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
     let reduce = match &raw.reduce {
         Some(list) => validate_reduce(list)?,
         None => ReduceSpec {
-            statistics: vec![match work {
-                Work::Compute(_) => Statistic::Mean,
-                Work::Tasks(_) => Statistic::Sum,
-            }],
+            statistics: match work {
+                Work::Compute(_) => vec![Statistic::Mean, Statistic::Sem],
+                Work::Tasks(_) => vec![Statistic::Sum],
+            },
             histogram: None,
         },
     };
@@ -134,9 +118,17 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
     }
     let split = match &raw.split {
         Some(split) => SplitSpec {
-            ranks: match &split.ranks {
-                Some(r) => bounded_count(r, "ranks", 1, u64::from(MAX_RANKS))? as u32,
-                None => 1,
+            slices: match (&split.slices, &split.ranks) {
+                (Some(_), Some(ranks)) => {
+                    return Err(Diagnostic::new(
+                        locate(ranks),
+                        "`split` has both `slices` and `ranks`, which mean the same",
+                    )
+                    .with_help("keep `slices` (`ranks` is its older name)"));
+                }
+                (Some(n), None) => bounded_count(n, "slices", 1, u64::from(MAX_SLICES))? as u32,
+                (None, Some(n)) => bounded_count(n, "ranks", 1, u64::from(MAX_SLICES))? as u32,
+                (None, None) => 1,
             },
             threads: match &split.threads {
                 Some(t) => Some(bounded_count(t, "threads", 1, MAX_THREADS as u64)? as usize),
@@ -144,7 +136,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
             },
         },
         None => SplitSpec {
-            ranks: 1,
+            slices: 1,
             threads: None,
         },
     };
@@ -521,7 +513,7 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
                     match did_you_mean(name, names) {
                         Some(c) => diag.with_help(format!("did you mean `{c}`?")),
                         None => diag.with_help(
-                            "reductions: count, sum, mean, var, std, min, max, {histogram: {bins: N, range: [low, high]}}",
+                            "reductions: count, sum, mean, sem, var, std, min, max, {histogram: {bins: N, range: [low, high]}}",
                         ),
                     }
                 })?;
@@ -574,10 +566,22 @@ fn validate_reduce(list: &Spanned<Vec<Spanned<RawReduction>>>) -> Result<ReduceS
             }
         }
     }
+    with_error_of_mean(&mut statistics);
     Ok(ReduceSpec {
         statistics,
         histogram,
     })
+}
+
+/// A mean without its standard error is half an answer: `sem` follows every `mean` unless the
+/// job lists it elsewhere itself.
+fn with_error_of_mean(statistics: &mut Vec<Statistic>) {
+    if statistics.contains(&Statistic::Sem) {
+        return;
+    }
+    if let Some(at) = statistics.iter().position(|s| *s == Statistic::Mean) {
+        statistics.insert(at + 1, Statistic::Sem);
+    }
 }
 
 #[cfg(test)]

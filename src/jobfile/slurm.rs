@@ -6,7 +6,7 @@ use marked_yaml::Spanned;
 use super::bounded_count;
 use super::yaml::{RawSlurm, locate};
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{MAX_RANKS, SlurmMode, SlurmSpec};
+use crate::spec::{MAX_SLICES, SlurmMode, SlurmSpec};
 
 /// Options hpcsub writes itself; setting them again would break the run directory's layout.
 const RESERVED: [&str; 12] = [
@@ -119,7 +119,7 @@ pub fn validate(raw: &Option<Spanned<RawSlurm>>) -> Result<SlurmSpec, Diagnostic
             .collect::<Result<_, _>>()?,
         array_limit: match &raw.array_limit {
             Some(limit) => {
-                Some(bounded_count(limit, "array_limit", 1, u64::from(MAX_RANKS))? as u32)
+                Some(bounded_count(limit, "array_limit", 1, u64::from(MAX_SLICES))? as u32)
             }
             None => None,
         },

@@ -33,12 +33,14 @@ fn the_documented_example_parses() {
         spec.reduce.statistics,
         vec![
             Statistic::Mean,
+            Statistic::Sem,
             Statistic::Std,
             Statistic::Min,
             Statistic::Max
-        ]
+        ],
+        "the standard error follows the mean"
     );
-    assert_eq!(spec.split.ranks, 4);
+    assert_eq!(spec.split.slices, 4);
     assert_eq!(
         spec.resources.time,
         Some(std::time::Duration::from_secs(600))
@@ -50,11 +52,14 @@ fn the_documented_example_parses() {
 fn defaults() {
     let spec = parse("name: t\ncompute:\n  samples: 5\n  expr: 1\n").unwrap();
     assert_eq!(spec.seed, 0);
-    assert_eq!(spec.reduce.statistics, vec![Statistic::Mean]);
+    assert_eq!(
+        spec.reduce.statistics,
+        vec![Statistic::Mean, Statistic::Sem]
+    );
     assert_eq!(
         spec.split,
         SplitSpec {
-            ranks: 1,
+            slices: 1,
             threads: None
         }
     );
@@ -91,7 +96,7 @@ fn histogram_and_quoted_values() {
     assert_eq!(
         spec.split,
         SplitSpec {
-            ranks: 2,
+            slices: 2,
             threads: Some(3)
         }
     );
@@ -482,4 +487,26 @@ proptest! {
             prop_assert!(diag.location.line <= text.lines().count().max(1) + 1);
         }
     }
+}
+
+#[test]
+fn slices_has_ranks_as_its_older_name_but_not_both() {
+    let job = |split: &str| format!("name: t\ncompute:\n  samples: 5\n  expr: 1\nsplit: {split}\n");
+    assert_eq!(parse(&job("{slices: 3}")).unwrap().split.slices, 3);
+    assert_eq!(parse(&job("{ranks: 3}")).unwrap().split.slices, 3);
+    let both = parse(&job("{slices: 3, ranks: 3}")).unwrap_err();
+    assert!(
+        both.message.contains("both `slices` and `ranks`"),
+        "{}",
+        both.message
+    );
+}
+
+#[test]
+fn sem_stays_where_the_job_lists_it() {
+    let text = "name: t\ncompute:\n  samples: 5\n  expr: 1\nreduce: [sem, mean]\n";
+    assert_eq!(
+        parse(text).unwrap().reduce.statistics,
+        vec![Statistic::Sem, Statistic::Mean]
+    );
 }

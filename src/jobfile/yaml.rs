@@ -81,6 +81,8 @@ pub struct RawHistogram {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSplit {
+    pub slices: Option<Spanned<String>>,
+    /// The older name of `slices`.
     pub ranks: Option<Spanned<String>>,
     pub threads: Option<Spanned<String>>,
 }
@@ -274,12 +276,12 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "vars" => "a mapping of variable names to definitions, such as `a: uniform(5, 10)`",
         "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",
         "reduce" => "a list such as [mean, std, min, max]",
-        "split" => "a mapping with `ranks` and `threads`",
+        "split" => "a mapping with `slices` and `threads`",
         "resources" => "a mapping with `time`, `memory` and `disk`",
         "histogram" => "a mapping {bins: N, range: [low, high]}",
         "bins" => "a whole number of bins",
         "range" => "a list [low, high]",
-        "ranks" | "threads" => "a whole number, at least 1",
+        "slices" | "ranks" | "threads" => "a whole number, at least 1",
         "time" => "a duration such as 10m or 1-00:00:00",
         "memory" => "a memory size such as 1GiB",
         _ => return None,

@@ -64,6 +64,42 @@ impl Kernel {
     }
 }
 
+/// The SIMD path: the best this CPU has, unless `HPCSUB_ISA` names another (for tests and
+/// benchmarks that compare paths).
+pub fn chosen_isa() -> Result<Isa, crate::diagnostic::AppError> {
+    use crate::diagnostic::AppError;
+    match std::env::var("HPCSUB_ISA") {
+        Ok(name) if !name.is_empty() => {
+            let isa = Isa::from_name(&name).ok_or_else(|| {
+                AppError::Usage(format!(
+                    "HPCSUB_ISA={name}: expected portable, avx2, avx512 or native"
+                ))
+            })?;
+            if !isa.supported() {
+                return Err(AppError::Usage(format!(
+                    "HPCSUB_ISA={name}: this CPU does not support it"
+                )));
+            }
+            Ok(isa)
+        }
+        _ => Ok(Isa::detect()),
+    }
+}
+
+impl Kernel {
+    /// How this machine computes the job's samples, for people.
+    pub fn code_path(&self) -> String {
+        match (&self.native, &self.not_native) {
+            (Some(_), _) => "native: AVX-512 machine code generated for this job".into(),
+            (None, Some(reason)) => format!(
+                "{} loops (not compiled to machine code: {reason})",
+                self.isa.name()
+            ),
+            (None, None) => format!("{} loops", self.isa.name()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ impl Tracked {
         Tracked {
             squares: statistics
                 .iter()
-                .any(|s| matches!(s, Statistic::Var | Statistic::Std)),
+                .any(|s| matches!(s, Statistic::Var | Statistic::Std | Statistic::Sem)),
             extremes: statistics
                 .iter()
                 .any(|s| matches!(s, Statistic::Min | Statistic::Max)),

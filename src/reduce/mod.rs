@@ -4,8 +4,6 @@
 pub mod accumulator;
 pub mod double_double;
 pub mod exact_sum;
-pub mod gather;
-pub mod part;
 pub mod summary;
 pub mod task_results;
 

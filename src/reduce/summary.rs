@@ -14,6 +14,8 @@ pub struct Summary {
     /// Sample variance (n - 1); `None` for fewer than two values.
     pub var: Option<f64>,
     pub std: Option<f64>,
+    /// Standard error of the mean, `sqrt(var / n)`; `None` for fewer than two values.
+    pub sem: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
 }
@@ -44,6 +46,7 @@ impl Summary {
             mean,
             var: variance.map(DoubleDouble::to_f64),
             std: variance.map(|v| v.sqrt().to_f64()),
+            sem: variance.map(|v| (v / count).sqrt().to_f64()),
             min: (n > 0).then_some(acc.min),
             max: (n > 0).then_some(acc.max),
         }

@@ -158,6 +158,7 @@ impl KeyStats {
                 Statistic::Mean => float(summary.mean),
                 Statistic::Var => float(summary.var),
                 Statistic::Std => float(summary.std),
+                Statistic::Sem => float(summary.sem),
             };
             out.insert(statistic.name().into(), value);
         }

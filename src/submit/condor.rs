@@ -1,25 +1,30 @@
-//! HTCondor submit files, the DAG, and the job event logs they produce. Same design rule as for
-//! Slurm: no value from the job file is pasted into a command. The submit files hold values
-//! validated when the job file was read (`condor:` has no `$` and no line breaks, the name has
-//! a safe alphabet, numbers are numbers) and the quoted paths of the binary and the run
-//! directory; `hpcsub task` reads everything else from the frozen job file.
+//! HTCondor: submit files, the DAG, `condor_submit_dag`, `condor_rm`, and the job event logs
+//! the run's jobs write. Same design rule as for Slurm: no value from the job file is pasted
+//! into a command. The submit files hold values validated when the job file was read
+//! (`condor:` has no `$` and no line breaks, the name has a safe alphabet, numbers are numbers)
+//! and the quoted paths of the binary and the run directory; `hpcsub slice` reads everything
+//! else from the frozen job file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use super::{Scheduler, run_in};
+use super::backend::{Backend, File, RenderInput};
+use super::process;
+use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
 use crate::run_dir::RunDir;
-use crate::spec::JobSpec;
+use crate::run_dir::manifest::{Piece, Scheduler, Submission, parse_ranges, ranges};
+use crate::spec::CONDOR_SLICE_ATTRIBUTE;
 
-/// The custom attribute hpcsub sets on every proc: the slice it computes.
-pub const SLICE_ATTRIBUTE: &str = "HpcsubSlice";
+pub struct Condor;
+
 /// The job event log of every node job of the run.
 pub const EVENT_LOG: &str = "condor.log";
 pub const DAG_FILE: &str = "job.dag";
-/// The DAG's node that runs the slices.
+/// The DAG's node that runs the slices; a resubmission's is `slices-K`.
 pub const SLICES_NODE: &str = "slices";
+/// Event logs are a few hundred bytes per event.
+const MAX_LOG_BYTES: u64 = 512 << 20;
 
 /// Which slices a submit file queues: all of them (the proc number is the slice), or some.
 pub enum Queue<'a> {
@@ -60,7 +65,8 @@ pub fn quote_argument(argument: &str) -> String {
 
 /// The lines every node job of the run shares: where it runs, what it asks for, where its
 /// output and events go, and the site settings of `condor:`.
-fn common_lines(spec: &JobSpec, binary: &str, run_dir: &str) -> Vec<String> {
+fn common_lines(input: &RenderInput, binary: &str, run_dir: &str) -> Vec<String> {
+    let spec = input.spec;
     let mut lines = vec![
         "universe = vanilla".to_string(),
         format!("executable = {binary}"),
@@ -80,31 +86,27 @@ fn common_lines(spec: &JobSpec, binary: &str, run_dir: &str) -> Vec<String> {
     lines
 }
 
-/// The slices: one proc per slice, each running `hpcsub task RUN_DIR --slice N`.
-pub fn job_submit(
-    spec: &JobSpec,
-    binary: &Path,
-    run_dir: &Path,
-    queue: Queue,
-) -> Result<String, AppError> {
-    let binary = submit_path(binary, "hpcsub binary")?;
-    let dir = submit_path(run_dir, "run directory")?;
+/// The slices: one proc per slice, each running `hpcsub slice RUN_DIR --index N`.
+pub fn job_submit(input: &RenderInput, queue: Queue) -> Result<String, AppError> {
+    let spec = input.spec;
+    let binary = submit_path(&input.manifest.binary, "hpcsub binary")?;
+    let dir = submit_path(input.run_dir, "run directory")?;
     let slice = match queue {
         Queue::All(_) => "$(Process)",
         Queue::Only(_) => "$(slice)",
     };
     let mut lines = vec![format!(
-        "# {} slices of `{}`, written by hpcsub; `hpcsub task` reads the frozen job.yaml.",
-        spec.split.ranks, spec.name
+        "# {} slices of `{}`, written by hpcsub; `hpcsub slice` reads the frozen job.yaml.",
+        input.manifest.slices, spec.name
     )];
-    lines.extend(common_lines(spec, &binary, &dir));
+    lines.extend(common_lines(input, &binary, &dir));
     lines.push(format!(
-        "arguments = \"task {} --slice {slice}\"",
+        "arguments = \"slice {} --index {slice}\"",
         quote_argument(&dir)
     ));
     lines.push(format!(
         "request_cpus = {}",
-        super::slurm::cpus_per_task(spec)
+        input.manifest.threads_per_slice
     ));
     if let Some(bytes) = spec.resources.memory {
         lines.push(format!("request_memory = {}M", bytes.div_ceil(1 << 20)));
@@ -125,7 +127,7 @@ pub fn job_submit(
     if let Some(max_idle) = spec.condor.max_idle {
         lines.push(format!("max_idle = {max_idle}"));
     }
-    lines.push(format!("My.{SLICE_ATTRIBUTE} = {slice}"));
+    lines.push(format!("My.{CONDOR_SLICE_ATTRIBUTE} = {slice}"));
     lines.push(format!("output = logs/$(Cluster)_{slice}.out"));
     lines.push(format!("error = logs/$(Cluster)_{slice}.err"));
     lines.push(match queue {
@@ -139,16 +141,16 @@ pub fn job_submit(
 }
 
 /// The gather node: reduces the parts into `result.json`.
-pub fn gather_submit(spec: &JobSpec, binary: &Path, run_dir: &Path) -> Result<String, AppError> {
-    let binary = submit_path(binary, "hpcsub binary")?;
-    let dir = submit_path(run_dir, "run directory")?;
+pub fn gather_submit(input: &RenderInput) -> Result<String, AppError> {
+    let binary = submit_path(&input.manifest.binary, "hpcsub binary")?;
+    let dir = submit_path(input.run_dir, "run directory")?;
     let mut lines = vec![format!(
         "# The gather of `{}`, written by hpcsub: it runs once every slice has succeeded.",
-        spec.name
+        input.spec.name
     )];
-    lines.extend(common_lines(spec, &binary, &dir));
+    lines.extend(common_lines(input, &binary, &dir));
     lines.extend([
-        format!("arguments = \"gather {}\"", quote_argument(&dir)),
+        format!("arguments = \"gather --quiet {}\"", quote_argument(&dir)),
         "request_cpus = 1".into(),
         "request_memory = 512M".into(),
         "output = logs/gather-$(Cluster).out".into(),
@@ -160,38 +162,35 @@ pub fn gather_submit(spec: &JobSpec, binary: &Path, run_dir: &Path) -> Result<St
 
 /// The DAG: the slices as one node, retried as a whole `retries` times (a slice that already
 /// has a valid part is not computed again), then the gather.
-pub fn dag(spec: &JobSpec, slices_submit: &str) -> String {
+pub fn dag(input: &RenderInput, node: &str, slices_submit: &str) -> String {
     let mut lines = vec![
-        format!("# The run of `{}`, written by hpcsub.", spec.name),
-        format!("JOB {SLICES_NODE} {slices_submit}"),
+        format!("# The run of `{}`, written by hpcsub.", input.spec.name),
+        format!("JOB {node} {slices_submit}"),
         "JOB gather gather.sub".to_string(),
     ];
-    if spec.condor.retries > 0 {
-        lines.push(format!("RETRY {SLICES_NODE} {}", spec.condor.retries));
+    if input.spec.condor.retries > 0 {
+        lines.push(format!("RETRY {node} {}", input.spec.condor.retries));
     }
-    lines.push(format!("PARENT {SLICES_NODE} CHILD gather"));
+    lines.push(format!("PARENT {node} CHILD gather"));
     lines.join("\n") + "\n"
 }
 
-/// Writes `job.sub` (every slice), `gather.sub` and `job.dag`; returns the command that
-/// submits them.
-pub fn write_files(
-    spec: &JobSpec,
-    binary: &Path,
-    run_dir: &RunDir,
-) -> Result<Vec<Vec<String>>, AppError> {
-    let queue = Queue::All(spec.split.ranks);
-    run_dir.write("job.sub", &job_submit(spec, binary, &run_dir.path, queue)?)?;
-    run_dir.write("gather.sub", &gather_submit(spec, binary, &run_dir.path)?)?;
-    run_dir.write(DAG_FILE, &dag(spec, "job.sub"))?;
-    Ok(vec![vec!["condor_submit_dag".into(), DAG_FILE.into()]])
+fn render_input(run: &RunDir) -> RenderInput<'_> {
+    RenderInput {
+        spec: &run.spec,
+        manifest: &run.manifest,
+        run_dir: &run.path,
+    }
 }
 
-/// Writes `resubmit-K.sub` (only `slices`) and `resubmit-K.dag`, K counting the run's
-/// resubmissions; returns the DAG's file name.
-pub fn write_resubmission(run_dir: &RunDir, slices: &[u32]) -> Result<String, AppError> {
-    let earlier = std::fs::read_dir(&run_dir.path)
-        .map_err(|e| AppError::Run(format!("cannot list {}: {e}", run_dir.path.display())))?
+/// The DAG that submits `slices`: `job.dag` for every slice of a run never submitted, else a
+/// new `resubmit-K.dag` and `resubmit-K.sub` of only those slices (written here).
+fn dag_for(run: &RunDir, slices: &[u32]) -> Result<String, AppError> {
+    if slices.len() == run.slices() as usize && run.manifest.submissions.is_empty() {
+        return Ok(DAG_FILE.to_string());
+    }
+    let earlier = std::fs::read_dir(&run.path)
+        .map_err(|e| AppError::Run(format!("cannot list {}: {e}", run.path.display())))?
         .flatten()
         .filter(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -199,67 +198,131 @@ pub fn write_resubmission(run_dir: &RunDir, slices: &[u32]) -> Result<String, Ap
         })
         .count();
     let name = format!("resubmit-{}", earlier + 1);
-    let binary = super::this_binary()?;
-    let spec = &run_dir.spec;
+    let input = render_input(run);
     let submit_file = format!("{name}.sub");
-    run_dir.write(
-        &submit_file,
-        &job_submit(spec, &binary, &run_dir.path, Queue::Only(slices))?,
-    )?;
-    run_dir.write(&format!("{name}.dag"), &dag(spec, &submit_file))?;
+    run.write(&submit_file, &job_submit(&input, Queue::Only(slices))?)?;
+    let node = format!("{SLICES_NODE}-{}", earlier + 1);
+    run.write(&format!("{name}.dag"), &dag(&input, &node, &submit_file))?;
     Ok(format!("{name}.dag"))
 }
 
-/// Submits the run's DAG (or, for `slices`, a new DAG of only those and the gather) with
-/// `condor_submit_dag`; returns DAGMan's cluster id.
-pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, AppError> {
-    let dag = match slices {
-        None => DAG_FILE.to_string(),
-        Some(slices) => write_resubmission(run_dir, slices)?,
-    };
-    let output = run_in(
-        &run_dir.path,
-        Scheduler::Condor,
-        "condor_submit_dag",
-        &[&dag],
-    )?;
-    let cluster = submitted_cluster(&output).ok_or_else(|| {
-        AppError::Run(format!(
-            "condor_submit_dag {dag} did not say which cluster it submitted to:\n{output}"
-        ))
-    })?;
-    Ok(vec![cluster])
-}
-
-/// The node jobs of the run still in the queue, from the run's event log.
-pub fn queue_states_of(run_dir: &RunDir) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(run_dir.path.join(EVENT_LOG)).unwrap_or_default();
-    queue_states(&parse_events(&text))
-}
-
-/// Waits until the DAGMan jobs `clusters` have ended, as their own logs
-/// (`<dag>.dagman.log`) say, reading the run's event log for the progress after each poll.
-pub fn wait_for_dags(run_dir: &RunDir, clusters: &[String], on_poll: impl Fn(&[(String, String)])) {
-    let mut interval = Duration::from_millis(250);
-    loop {
-        on_poll(&queue_states_of(run_dir));
-        let logs: Vec<String> = std::fs::read_dir(&run_dir.path)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".dagman.log"))
-            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-            .collect();
-        let ended = ended_clusters(logs.iter().map(String::as_str));
-        if clusters
-            .iter()
-            .all(|id| ended.iter().any(|cluster| cluster.to_string() == *id))
-        {
-            return;
-        }
-        std::thread::sleep(interval);
-        interval = (interval * 2).min(Duration::from_secs(5));
+impl Backend for Condor {
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::Condor
     }
+
+    fn render(&self, input: &RenderInput) -> Result<Vec<File>, AppError> {
+        Ok(vec![
+            File::new(
+                "job.sub",
+                job_submit(input, Queue::All(input.manifest.slices))?,
+            ),
+            File::new("gather.sub", gather_submit(input)?),
+            File::new(DAG_FILE, dag(input, SLICES_NODE, "job.sub")),
+        ])
+    }
+
+    fn commands(&self, run: &RunDir, slices: &[u32]) -> Result<Vec<Vec<String>>, AppError> {
+        Ok(vec![vec![
+            "condor_submit_dag".into(),
+            dag_for(run, slices)?,
+        ]])
+    }
+
+    fn submit(&self, run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+        let dag = dag_for(run, slices)?;
+        run.manifest.submissions.push(Submission {
+            slices: ranges(slices),
+            dag: Some(dag.clone()),
+            ..Submission::default()
+        });
+        run.save_manifest()?;
+        let submitted = process::run(&run.path, "condor_submit_dag", &[&dag])
+            .map_err(|failure| failure.into_error("HTCondor"))
+            .and_then(|output| {
+                submitted_cluster(&output).ok_or_else(|| {
+                    AppError::Run(format!(
+                        "condor_submit_dag {dag} did not say which cluster it submitted to:\n{output}"
+                    ))
+                })
+            });
+        let submission = run.manifest.submissions.last_mut().expect("pushed above");
+        match submitted {
+            Ok(cluster) => {
+                submission.pieces.push(Piece {
+                    job_id: cluster,
+                    offset: 0,
+                });
+                run.save_manifest()
+            }
+            Err(err) => {
+                submission.failed = Some(err.to_string());
+                let _ = run.save_manifest();
+                Err(err)
+            }
+        }
+    }
+
+    fn poll(&self, run: &RunDir, waited: &[String]) -> Result<Poll, AppError> {
+        let log = run.path.join(EVENT_LOG);
+        let text = match crate::bounded_read::text(&log, MAX_LOG_BYTES) {
+            Ok(text) => text,
+            // No node job has been submitted yet.
+            Err(e) if e.is_not_found() => String::new(),
+            Err(e) => {
+                return Err(AppError::Run(format!("cannot read {}: {e}", log.display())));
+            }
+        };
+        let entries = queue_entries(&parse_events(&text), &slice_lists(run));
+        let mut dagman_logs = Vec::new();
+        for submission in &run.manifest.submissions {
+            let Some(dag) = &submission.dag else { continue };
+            let path = run.path.join(format!("{dag}.dagman.log"));
+            match crate::bounded_read::text(&path, MAX_LOG_BYTES) {
+                Ok(text) => dagman_logs.push(text),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    return Err(AppError::Run(format!(
+                        "cannot read {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let ended = ended_clusters(dagman_logs.iter().map(String::as_str));
+        let ended = waited
+            .iter()
+            .all(|id| ended.iter().any(|cluster| cluster.to_string() == *id));
+        Ok(Poll { entries, ended })
+    }
+
+    fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
+        let ids = run.manifest.job_ids();
+        let args: Vec<&str> = ids.iter().map(String::as_str).collect();
+        process::run(&run.path, "condor_rm", &args)
+            .map(|_| ())
+            .map_err(|failure| failure.into_error("HTCondor"))
+    }
+}
+
+/// The slices each slices node queues, by node name: `slices` queues every slice in proc
+/// order, `slices-K` the slices of resubmission K in the order listed.
+fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
+    let mut lists = BTreeMap::new();
+    lists.insert(SLICES_NODE.to_string(), (0..run.slices()).collect());
+    for submission in &run.manifest.submissions {
+        let Some(k) = submission
+            .dag
+            .as_deref()
+            .and_then(|d| d.strip_prefix("resubmit-")?.strip_suffix(".dag"))
+        else {
+            continue;
+        };
+        if let Some(slices) = parse_ranges(&submission.slices) {
+            lists.insert(format!("{SLICES_NODE}-{k}"), slices);
+        }
+    }
+    lists
 }
 
 /// The cluster id in `condor_submit_dag`'s "1 job(s) submitted to cluster 42."
@@ -318,21 +381,25 @@ fn event_header(line: &str) -> Option<Event> {
     })
 }
 
-/// Where each job of an event log stands, by its last event: `RUNNING`, `PENDING`, `HELD`, or
-/// gone (`None`: terminated or removed). Keys are `CLUSTER_PROC` for the slices node's procs,
-/// `CLUSTER` for other nodes (as Slurm's array tasks and jobs are named).
-pub fn queue_states(events: &[Event]) -> Vec<(String, String)> {
-    let slice_clusters: Vec<u64> = events
-        .iter()
-        .filter(|e| e.node.as_deref() == Some(SLICES_NODE))
-        .map(|e| e.cluster)
-        .collect();
-    let mut last: BTreeMap<(u64, u64), Option<&str>> = BTreeMap::new();
+/// Where each node job of an event log stands, by its last event; jobs that terminated or were
+/// removed are left out. A proc of a slices node is reported with the slice it computes (from
+/// `slice_lists`, by node name) as its index; other nodes' jobs have none.
+pub fn queue_entries(
+    events: &[Event],
+    slice_lists: &BTreeMap<String, Vec<u32>>,
+) -> Vec<QueueEntry> {
+    let mut node_of: BTreeMap<u64, &str> = BTreeMap::new();
+    for event in events {
+        if let Some(node) = &event.node {
+            node_of.insert(event.cluster, node);
+        }
+    }
+    let mut last: BTreeMap<(u64, u64), Option<QueueState>> = BTreeMap::new();
     for event in events {
         let state = match event.code {
-            0 | 4 | 13 => Some("PENDING"),
-            1 => Some("RUNNING"),
-            12 => Some("HELD"),
+            0 | 4 | 13 => Some(QueueState::Pending),
+            1 => Some(QueueState::Running),
+            12 => Some(QueueState::Held),
             5 | 9 => None,
             _ => continue,
         };
@@ -340,12 +407,18 @@ pub fn queue_states(events: &[Event]) -> Vec<(String, String)> {
     }
     last.into_iter()
         .filter_map(|((cluster, proc), state)| {
-            let id = if slice_clusters.contains(&cluster) {
-                format!("{cluster}_{proc}")
-            } else {
-                cluster.to_string()
+            let slices = node_of
+                .get(&cluster)
+                .and_then(|node| slice_lists.get(*node));
+            let slice = match slices {
+                Some(slices) => Some(*slices.get(usize::try_from(proc).ok()?)?),
+                None => None,
             };
-            Some((id, state?.to_string()))
+            Some(QueueEntry {
+                job_id: cluster.to_string(),
+                slice,
+                state: state?,
+            })
         })
         .collect()
 }
@@ -394,11 +467,20 @@ mod tests {
         assert_eq!(events[0].node.as_deref(), Some("slices"));
         assert_eq!(events[4].code, 5);
         assert_eq!(events[4].return_value, Some(0));
+        let lists = BTreeMap::from([(SLICES_NODE.to_string(), vec![0, 1])]);
         assert_eq!(
-            queue_states(&events),
+            queue_entries(&events, &lists),
             vec![
-                ("42_1".to_string(), "HELD".to_string()),
-                ("43".to_string(), "PENDING".to_string())
+                QueueEntry {
+                    job_id: "42".into(),
+                    slice: Some(1),
+                    state: QueueState::Held
+                },
+                QueueEntry {
+                    job_id: "43".into(),
+                    slice: None,
+                    state: QueueState::Pending
+                }
             ]
         );
         assert_eq!(ended_clusters([LOG]), vec![42]);
@@ -408,7 +490,7 @@ mod tests {
         #[test]
         fn any_log_text_parses_without_panicking(text in "[0-9 ().\\n:a-zA-Z-]{0,300}") {
             let events = parse_events(&text);
-            let _ = queue_states(&events);
+            let _ = queue_entries(&events, &BTreeMap::new());
         }
     }
 

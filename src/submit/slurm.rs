@@ -1,15 +1,25 @@
-//! Slurm scripts. Design rule: no value from the job file is pasted into a shell command. The
-//! scripts hold `#SBATCH` lines built from validated values (the job name's alphabet is
-//! restricted, numbers are numbers) and the shell-quoted paths of the binary and the run
-//! directory; `hpcsub task` reads everything else from the frozen job file.
+//! Slurm: `sbatch` scripts, submission in array pieces, `squeue` and `scancel`. Design rule: no
+//! value from the job file is pasted into a shell command. The scripts hold `#SBATCH` lines built
+//! from validated values (the job name's alphabet is restricted, numbers are numbers) and the
+//! shell-quoted paths of the binary and the run directory; `hpcsub slice` reads everything else
+//! from the frozen job file. The parsers of Slurm's output are pure functions, tested on output
+//! captured from a real cluster (`tests/fixtures/slurm/`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Scheduler, run_in, slurm_mode};
+use super::backend::{Backend, File, RenderInput};
+use super::process;
+use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
-use crate::run_dir::RunDir;
+use crate::run_dir::manifest::{Piece, Scheduler, Submission, ranges};
+use crate::run_dir::{JOB_FILE, RESULT_FILE, RunDir};
 use crate::spec::{JobSpec, SlurmMode};
+
+pub struct Slurm;
+
+/// Slurm's default MaxArraySize, for dry runs (a real submission asks the cluster).
+const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
 
 /// A string as one single-quoted shell word.
 pub fn shell_quote(text: &str) -> String {
@@ -28,40 +38,55 @@ pub fn slurm_time(duration: Duration) -> String {
     )
 }
 
-/// Threads per array task: `split.threads`, or one.
-pub fn cpus_per_task(spec: &JobSpec) -> usize {
-    spec.split.threads.unwrap_or(1)
+fn quoted(path: &Path) -> String {
+    shell_quote(&path.to_string_lossy())
 }
 
-/// The array job: one task per slice. Paths in `#SBATCH` lines are relative to the run
+/// The array job: one element per slice. Paths in `#SBATCH` lines are relative to the run
 /// directory, which is where `sbatch` is run.
-pub fn job_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
+pub fn job_script(input: &RenderInput) -> String {
+    let spec = input.spec;
+    let manifest = input.manifest;
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", spec.name),
-        format!("#SBATCH --array=0-{}", spec.split.ranks - 1),
-        format!("#SBATCH --cpus-per-task={}", cpus_per_task(spec)),
+        format!("#SBATCH --array=0-{}", manifest.slices - 1),
+        format!("#SBATCH --cpus-per-task={}", manifest.threads_per_slice),
     ];
-    if let Some(time) = spec.resources.time {
-        lines.push(format!("#SBATCH --time={}", slurm_time(time)));
-    }
-    if let Some(bytes) = spec.resources.memory {
-        lines.push(format!("#SBATCH --mem={}M", bytes.div_ceil(1 << 20)));
-    }
-    if let Some(bytes) = spec.resources.disk {
-        lines.push(format!("#SBATCH --tmp={}M", bytes.div_ceil(1 << 20)));
-    }
+    lines.extend(resource_directives(spec, None));
     lines.push("#SBATCH --output=logs/%A_%a.out".into());
     lines.push("#SBATCH --open-mode=append".into());
     lines.extend(site_directives(spec));
     // Arrays above MaxArraySize are submitted in pieces whose indices start again at 0; hpcsub
     // passes each piece's first slice as HPCSUB_SLICE_OFFSET (a number it writes itself).
     lines.push(format!(
-        "exec {} task {} --slice \"$((SLURM_ARRAY_TASK_ID + ${{HPCSUB_SLICE_OFFSET:-0}}))\"",
-        shell_quote(&binary.to_string_lossy()),
-        shell_quote(&run_dir.to_string_lossy())
+        "exec {} slice {} --index \"$((SLURM_ARRAY_TASK_ID + ${{HPCSUB_SLICE_OFFSET:-0}}))\"",
+        quoted(&manifest.binary),
+        quoted(input.run_dir)
     ));
     lines.join("\n") + "\n"
+}
+
+/// `--time`, and memory and scratch disk per slice (`--mem-per-cpu` when a job holds several
+/// slices, each with `threads` CPUs).
+fn resource_directives(spec: &JobSpec, mpi_threads: Option<usize>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(time) = spec.resources.time {
+        lines.push(format!("#SBATCH --time={}", slurm_time(time)));
+    }
+    if let Some(bytes) = spec.resources.memory {
+        lines.push(match mpi_threads {
+            Some(threads) => format!(
+                "#SBATCH --mem-per-cpu={}M",
+                bytes.div_ceil(threads as u64).div_ceil(1 << 20)
+            ),
+            None => format!("#SBATCH --mem={}M", bytes.div_ceil(1 << 20)),
+        });
+    }
+    if let (Some(bytes), None) = (spec.resources.disk, mpi_threads) {
+        lines.push(format!("#SBATCH --tmp={}M", bytes.div_ceil(1 << 20)));
+    }
+    lines
 }
 
 /// `slurm.partition`, `account`, `qos` and `extra`, validated when the job file was read.
@@ -78,183 +103,230 @@ fn site_directives(spec: &JobSpec) -> Vec<String> {
     .collect()
 }
 
-/// MPI mode: one job of `ranks` tasks; `srun --mpi=pmix` starts the MPI build of hpcsub once
-/// per task, the ranks reduce with MPI, and rank 0's JSON becomes `result.json` (renamed into
-/// place only once complete).
-pub fn mpi_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
-    let threads = cpus_per_task(spec);
+/// MPI mode: one job of one Slurm task per slice; `srun --mpi=pmix` starts the MPI build of
+/// hpcsub once per task, the ranks reduce with MPI, and rank 0's JSON becomes `result.json`
+/// (renamed into place only once complete).
+pub fn mpi_script(input: &RenderInput) -> String {
+    let spec = input.spec;
+    let manifest = input.manifest;
+    let threads = manifest.threads_per_slice;
     let mut lines = vec![
         "#!/bin/bash".to_string(),
         format!("#SBATCH --job-name={}", spec.name),
-        format!("#SBATCH --ntasks={}", spec.split.ranks),
+        format!("#SBATCH --ntasks={}", manifest.slices),
         format!("#SBATCH --cpus-per-task={threads}"),
     ];
-    if let Some(time) = spec.resources.time {
-        lines.push(format!("#SBATCH --time={}", slurm_time(time)));
-    }
-    if let Some(bytes) = spec.resources.memory {
-        let per_cpu = bytes.div_ceil(threads as u64).div_ceil(1 << 20);
-        lines.push(format!("#SBATCH --mem-per-cpu={per_cpu}M"));
-    }
+    lines.extend(resource_directives(spec, Some(threads)));
     lines.push("#SBATCH --output=logs/%j.out".into());
     lines.extend(site_directives(spec));
-    let quoted = |path: &Path| shell_quote(&path.to_string_lossy());
+    let run_dir = input.run_dir;
     let logs = if spec.tasks().is_some() {
         format!(" --logs {}", quoted(&run_dir.join("logs")))
     } else {
         String::new()
     };
     lines.push(format!(
-        "srun --mpi=pmix {} run --json --quiet{logs} {} > {} && mv {} {}",
-        quoted(binary),
-        quoted(&run_dir.join(crate::run_dir::JOB_FILE)),
+        "srun --mpi=pmix {} run --json --quiet --threads {threads}{logs} {} > {} && mv {} {}",
+        quoted(&manifest.binary),
+        quoted(&run_dir.join(JOB_FILE)),
         quoted(&run_dir.join("result.partial")),
         quoted(&run_dir.join("result.partial")),
-        quoted(&run_dir.join(crate::run_dir::RESULT_FILE)),
+        quoted(&run_dir.join(RESULT_FILE)),
     ));
     lines.join("\n") + "\n"
 }
 
 /// The gather job, submitted to run after the whole array succeeded.
-pub fn gather_script(spec: &JobSpec, binary: &Path, run_dir: &Path) -> String {
+pub fn gather_script(input: &RenderInput) -> String {
     [
         "#!/bin/bash".to_string(),
-        format!("#SBATCH --job-name={}-gather", spec.name),
+        format!("#SBATCH --job-name={}-gather", input.spec.name),
         "#SBATCH --cpus-per-task=1".into(),
         "#SBATCH --time=0-00:10:00".into(),
         "#SBATCH --output=logs/gather-%j.out".into(),
         format!(
-            "exec {} gather {}",
-            shell_quote(&binary.to_string_lossy()),
-            shell_quote(&run_dir.to_string_lossy())
+            "exec {} gather --quiet {}",
+            quoted(&input.manifest.binary),
+            quoted(input.run_dir)
         ),
     ]
     .join("\n")
         + "\n"
 }
 
-/// Writes the run's scripts: `job.sbatch` (the array, or the MPI job) and `gather.sbatch`;
-/// returns the commands that submit them.
-pub fn write_scripts(
-    spec: &JobSpec,
-    binary: &Path,
-    run_dir: &RunDir,
-) -> Result<Vec<Vec<String>>, AppError> {
-    let sbatch = |args: &[&str]| -> Vec<String> {
-        ["sbatch", "--parsable"]
-            .iter()
-            .chain(args)
-            .map(|a| a.to_string())
-            .collect()
-    };
-    if spec.slurm.mode == SlurmMode::Mpi {
-        run_dir.write("job.sbatch", &mpi_script(spec, binary, &run_dir.path))?;
-        return Ok(vec![sbatch(&["job.sbatch"])]);
-    }
-    run_dir.write("job.sbatch", &job_script(spec, binary, &run_dir.path))?;
-    run_dir.write("gather.sbatch", &gather_script(spec, binary, &run_dir.path))?;
-    Ok(vec![
-        sbatch(&["job.sbatch"]),
-        gather_command("<array job id>"),
-    ])
+fn sbatch_command(args: &[String]) -> Vec<String> {
+    ["sbatch".to_string(), "--parsable".to_string()]
+        .into_iter()
+        .chain(args.iter().cloned())
+        .collect()
 }
 
-fn gather_command(array_ids: &str) -> Vec<String> {
-    [
-        "sbatch",
-        "--parsable",
-        &format!("--dependency=afterok:{array_ids}"),
-        "--kill-on-invalid-dep=yes",
-        "gather.sbatch",
+fn gather_arguments(array_ids: &str) -> Vec<String> {
+    vec![
+        format!("--dependency=afterok:{array_ids}"),
+        "--kill-on-invalid-dep=yes".into(),
+        "gather.sbatch".into(),
     ]
-    .map(String::from)
-    .to_vec()
 }
 
-/// The `sbatch` arguments of each array piece that together cover `slices`.
-fn array_arguments(run_dir: &RunDir, slices: &[u32], max_array_size: u32) -> Vec<[String; 3]> {
+/// The `sbatch` arguments of each array piece that together cover `slices`, with its offset.
+fn array_arguments(run: &RunDir, slices: &[u32], max_array_size: u32) -> Vec<(u32, Vec<String>)> {
     array_pieces(slices, max_array_size)
         .into_iter()
         .map(|(offset, indices)| {
-            let array = match run_dir.spec.slurm.array_limit {
+            let array = match run.spec.slurm.array_limit {
                 Some(limit) => format!("--array={indices}%{limit}"),
                 None => format!("--array={indices}"),
             };
-            [
-                array,
-                format!("--export=ALL,HPCSUB_SLICE_OFFSET={offset}"),
-                "job.sbatch".to_string(),
-            ]
+            (
+                offset,
+                vec![
+                    array,
+                    format!("--export=ALL,HPCSUB_SLICE_OFFSET={offset}"),
+                    "job.sbatch".to_string(),
+                ],
+            )
         })
         .collect()
 }
 
-/// The commands that would submit `slices` again, for Slurm's default MaxArraySize (the real
-/// submission asks the cluster for it).
-pub fn resubmit_commands(run_dir: &RunDir, slices: &[u32]) -> Vec<Vec<String>> {
-    let mut commands: Vec<Vec<String>> = array_arguments(run_dir, slices, 1001)
-        .into_iter()
-        .map(|args| {
-            ["sbatch".to_string(), "--parsable".to_string()]
-                .into_iter()
-                .chain(args)
-                .collect()
+fn is_mpi(run: &RunDir) -> bool {
+    run.manifest.mode == SlurmMode::Mpi
+}
+
+impl Slurm {
+    fn sbatch(run: &RunDir, args: &[String]) -> Result<String, AppError> {
+        let args: Vec<&str> = std::iter::once("--parsable")
+            .chain(args.iter().map(String::as_str))
+            .collect();
+        let output = process::run(&run.path, "sbatch", &args)
+            .map_err(|failure| failure.into_error("Slurm"))?;
+        parse_sbatch_parsable(&output).ok_or_else(|| {
+            AppError::Run(format!(
+                "sbatch printed no job id (expected `ID` or `ID;CLUSTER`): {output:?}"
+            ))
         })
-        .collect();
-    commands.push(gather_command("<array job ids>"));
-    commands
+    }
+
+    /// Submits, recording each job id in `submission` and the manifest as it comes.
+    fn submit_pieces(run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+        if is_mpi(run) {
+            let _ = std::fs::remove_file(run.path.join(RESULT_FILE));
+            let id = Slurm::sbatch(run, &["job.sbatch".to_string()])?;
+            record(run, |s| {
+                s.pieces.push(Piece {
+                    job_id: id,
+                    offset: 0,
+                })
+            })?;
+            return Ok(());
+        }
+        let config = process::run(&run.path, "scontrol", &["show", "config"])
+            .map_err(|failure| failure.into_error("Slurm"))?;
+        let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
+        let mut ids = Vec::new();
+        for (offset, args) in array_arguments(run, slices, max_array_size) {
+            let id = Slurm::sbatch(run, &args)?;
+            ids.push(id.clone());
+            record(run, |s| s.pieces.push(Piece { job_id: id, offset }))?;
+        }
+        let gather = Slurm::sbatch(run, &gather_arguments(&ids.join(":")))?;
+        record(run, |s| s.gather = Some(gather))
+    }
 }
 
-/// Submits the array (all slices, or only `slices`), then a gather that runs once every one of
-/// them has succeeded. Above MaxArraySize the array goes in several pieces, each with its index
-/// offset, and the gather depends on them all. Returns the job ids (arrays, then the gather).
-/// An MPI-mode run is one job.
-pub fn submit(run_dir: &RunDir, slices: Option<&[u32]>) -> Result<Vec<String>, AppError> {
-    let sbatch = |args: &[&str]| -> Result<String, AppError> {
-        let mut all = vec!["--parsable"];
-        all.extend_from_slice(args);
-        // --parsable prints "id" or "id;cluster".
-        Ok(run_in(&run_dir.path, Scheduler::Slurm, "sbatch", &all)?
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string())
-    };
-    if slurm_mode(run_dir) == SlurmMode::Mpi {
-        let _ = std::fs::remove_file(run_dir.path.join(crate::run_dir::RESULT_FILE));
-        return Ok(vec![sbatch(&["job.sbatch"])?]);
+/// Changes the latest submission and saves the manifest at once.
+fn record(run: &mut RunDir, change: impl FnOnce(&mut Submission)) -> Result<(), AppError> {
+    if let Some(submission) = run.manifest.submissions.last_mut() {
+        change(submission);
     }
-    let every: Vec<u32> = (0..run_dir.spec.split.ranks).collect();
-    let slices = slices.unwrap_or(&every);
-    let config = run_in(
-        &run_dir.path,
-        Scheduler::Slurm,
-        "scontrol",
-        &["show", "config"],
-    )?;
-    let max_array_size = max_array_size(&config).unwrap_or(1001);
-    let mut ids = Vec::new();
-    for args in array_arguments(run_dir, slices, max_array_size) {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ids.push(sbatch(&args)?);
-    }
-    let gather = gather_command(&ids.join(":"));
-    let args: Vec<&str> = gather[2..].iter().map(String::as_str).collect();
-    ids.push(sbatch(&args)?);
-    Ok(ids)
+    run.save_manifest()
 }
 
-/// The queue state of every array task and gather of the run still in the queue:
-/// (job id, state), one line per array task.
-pub fn queue_states(job_ids: &[String]) -> Result<Vec<(String, String)>, AppError> {
-    if job_ids.is_empty() {
-        return Ok(Vec::new());
+impl Backend for Slurm {
+    fn scheduler(&self) -> Scheduler {
+        Scheduler::Slurm
     }
-    let output = std::process::Command::new("squeue")
-        .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
-        .output()
-        .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
-    Ok(parse_states(&String::from_utf8_lossy(&output.stdout)))
+
+    fn render(&self, input: &RenderInput) -> Result<Vec<File>, AppError> {
+        Ok(if input.manifest.mode == SlurmMode::Mpi {
+            vec![File::new("job.sbatch", mpi_script(input))]
+        } else {
+            vec![
+                File::new("job.sbatch", job_script(input)),
+                File::new("gather.sbatch", gather_script(input)),
+            ]
+        })
+    }
+
+    fn commands(&self, run: &RunDir, slices: &[u32]) -> Result<Vec<Vec<String>>, AppError> {
+        if is_mpi(run) {
+            return Ok(vec![sbatch_command(&["job.sbatch".to_string()])]);
+        }
+        let every = slices.len() == run.slices() as usize;
+        let mut commands: Vec<Vec<String>> = if every && run.slices() <= DEFAULT_MAX_ARRAY_SIZE {
+            vec![sbatch_command(&["job.sbatch".to_string()])]
+        } else {
+            array_arguments(run, slices, DEFAULT_MAX_ARRAY_SIZE)
+                .into_iter()
+                .map(|(_, args)| sbatch_command(&args))
+                .collect()
+        };
+        commands.push(sbatch_command(&gather_arguments("<array job ids>")));
+        Ok(commands)
+    }
+
+    fn submit(&self, run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+        run.manifest.submissions.push(Submission {
+            slices: ranges(slices),
+            ..Submission::default()
+        });
+        run.save_manifest()?;
+        Slurm::submit_pieces(run, slices).inspect_err(|err| {
+            let _ = record(run, |s| s.failed = Some(err.to_string()));
+        })
+    }
+
+    fn poll(&self, run: &RunDir, waited: &[String]) -> Result<Poll, AppError> {
+        let ids = run.manifest.job_ids();
+        if ids.is_empty() {
+            return Ok(Poll {
+                entries: Vec::new(),
+                ended: true,
+            });
+        }
+        let list = ids.join(",");
+        let entries = match process::run(
+            &run.path,
+            "squeue",
+            &["-h", "-r", "-o", "%i %T", "-j", &list],
+        ) {
+            Ok(output) => parse_squeue(&output)
+                .into_iter()
+                .map(|mut entry| {
+                    entry.slice = entry
+                        .slice
+                        .and_then(|index| run.manifest.slice_of(&entry.job_id, index));
+                    entry
+                })
+                .collect(),
+            // Slurm has forgotten every one of the jobs: they left the queue long ago.
+            Err(failure) if failure.started && failure.stderr.contains("Invalid job id") => {
+                Vec::new()
+            }
+            Err(failure) => return Err(failure.into_error("Slurm")),
+        };
+        let ended = !entries.iter().any(|e| waited.contains(&e.job_id));
+        Ok(Poll { entries, ended })
+    }
+
+    fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
+        let ids = run.manifest.job_ids();
+        let args: Vec<&str> = ids.iter().map(String::as_str).collect();
+        process::run(&run.path, "scancel", &args)
+            .map(|_| ())
+            .map_err(|failure| failure.into_error("Slurm"))
+    }
 }
 
 /// Slurm's MaxArraySize (array indices run from 0 to one less), from `scontrol show config`.
@@ -263,6 +335,31 @@ pub fn max_array_size(config: &str) -> Option<u32> {
         let (key, value) = line.split_once('=')?;
         (key.trim() == "MaxArraySize").then(|| value.trim().parse().ok())?
     })
+}
+
+/// The job id in `sbatch --parsable`'s output: `ID` or `ID;CLUSTER`.
+pub fn parse_sbatch_parsable(output: &str) -> Option<String> {
+    let id = output.lines().last()?.split(';').next()?.trim();
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| id.to_string())
+}
+
+/// `squeue -h -r -o "%i %T"` lines: `JOB STATE` or `JOB_INDEX STATE` for array elements, whose
+/// array index is given as the slice (the caller adds the piece's offset).
+pub fn parse_squeue(text: &str) -> Vec<QueueEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let (id, state) = line.trim().split_once(' ')?;
+            let (job_id, index) = match id.split_once('_') {
+                Some((job, index)) => (job, Some(index.parse().ok()?)),
+                None => (id, None),
+            };
+            Some(QueueEntry {
+                job_id: job_id.to_string(),
+                slice: index,
+                state: QueueState::from_slurm(state.trim()),
+            })
+        })
+        .collect()
 }
 
 /// Pieces of an array submission that respect MaxArraySize: (index offset, `--array` list of
@@ -280,74 +377,6 @@ pub fn array_pieces(slices: &[u32], max_array_size: u32) -> Vec<(u32, String)> {
         .into_iter()
         .map(|(offset, indices)| (offset, ranges(&indices)))
         .collect()
-}
-
-/// `0-3,7,9-10` for sorted indices.
-fn ranges(indices: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut start = 0;
-    while start < indices.len() {
-        let mut end = start;
-        while end + 1 < indices.len() && indices[end + 1] == indices[end] + 1 {
-            end += 1;
-        }
-        parts.push(if end == start {
-            indices[start].to_string()
-        } else {
-            format!("{}-{}", indices[start], indices[end])
-        });
-        start = end + 1;
-    }
-    parts.join(",")
-}
-
-/// `squeue -o "%i %T"` lines as (job id, state).
-fn parse_states(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| line.trim().split_once(' '))
-        .map(|(id, state)| (id.to_string(), state.to_string()))
-        .collect()
-}
-
-/// Waits until none of `job_ids` is in the queue any more: one `squeue` call per poll for the
-/// whole run, with back-off. Leaving the queue says nothing about success; the caller looks at
-/// `parts/` and `result.json` for that.
-/// `on_poll` gets the queue states of the run's array tasks and jobs after each poll.
-pub fn wait_for_queue(
-    job_ids: &[String],
-    on_poll: impl Fn(&[(String, String)]),
-) -> Result<(), AppError> {
-    const MAX_FAILURES_IN_A_ROW: u32 = 5;
-    let mut interval = std::time::Duration::from_millis(250);
-    let mut failures = 0;
-    loop {
-        let output = std::process::Command::new("squeue")
-            .args(["-h", "-r", "-o", "%i %T", "-j", &job_ids.join(",")])
-            .output()
-            .map_err(|e| AppError::Run(format!("cannot run squeue: {e}")))?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            failures = 0;
-            let states = parse_states(&String::from_utf8_lossy(&output.stdout));
-            on_poll(&states);
-            if states.is_empty() {
-                return Ok(());
-            }
-        } else if stderr.contains("Invalid job id") {
-            // Slurm has forgotten the jobs: they left the queue long ago.
-            return Ok(());
-        } else {
-            failures += 1;
-            if failures >= MAX_FAILURES_IN_A_ROW {
-                return Err(AppError::Run(format!(
-                    "squeue failed {failures} times in a row: {}",
-                    stderr.trim()
-                )));
-            }
-        }
-        std::thread::sleep(interval);
-        interval = (interval * 2).min(std::time::Duration::from_secs(10));
-    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,10 @@
 //! `hpcsub scale` and `hpcsub graph`, driven through the binary: the table's measures, the plot
 //! files, ranks through `mpirun`, and DOT that Graphviz accepts.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const JOB: &str = "name: scaling
@@ -215,7 +213,7 @@ fn graphs_are_dot_that_graphviz_renders_with_every_variable_and_the_reduce() {
         "a ~ uniform(5, 10)",
         "b ~ uniform(10, 20)",
         "c ~ uniform(-0.1, 0.1)",
-        "reduce: count, mean, std, histogram(5 bins on [0, 500))",
+        "reduce: count, mean, sem, std, histogram(5 bins on [0, 500))",
         "exact merge of 3 slices",
     ] {
         assert!(written.contains(expected), "{expected} missing:\n{written}");

@@ -1,8 +1,6 @@
 //! `hpcsub run`: statistically correct, identical bits for every thread count, bounded memory.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The quadratic kernel's exact mean and standard deviation (by numerical integration).
@@ -69,7 +67,7 @@ fn json_has_the_documented_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(result_keys, ["count", "mean", "std", "min", "max"]);
+    assert_eq!(result_keys, ["count", "mean", "sem", "std", "min", "max"]);
 }
 
 const MANY_KINDS: &str = "name: kinds
@@ -304,7 +302,9 @@ fn unrequested_statistics_do_not_change_requested_bits() {
         &["--samples", "1M"],
     );
     assert_eq!(all["result"]["mean"], mean_only["result"]["mean"]);
-    assert_eq!(mean_only["result"].as_object().unwrap().len(), 2);
+    assert_eq!(all["result"]["sem"], mean_only["result"]["sem"]);
+    // count, mean and the standard error that follows every mean
+    assert_eq!(mean_only["result"].as_object().unwrap().len(), 3);
 }
 
 /// Every example in `jobs/` is valid and runs (compute jobs on fewer samples), from the

@@ -1,10 +1,8 @@
 //! Task jobs (`tasks:`): a program run once per task id or parameter point, without a shell.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// `hpcsub run JOB --json --quiet EXTRA...`: exit code and JSON.

@@ -1,8 +1,6 @@
 //! Bad input: exit code 2 and `file:line:column: message`, never a panic.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn fails_with(job_text: &[u8], line_col: &str, fragment: &str) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,6 @@
 //! `hpcsub check` and `hpcsub schema`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]

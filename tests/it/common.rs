@@ -1,5 +1,4 @@
 //! Helpers for the end-to-end tests: they drive the real `hpcsub` binary.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

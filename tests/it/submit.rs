@@ -2,12 +2,10 @@
 //! job file, atomic checksummed parts, and a gather that names every missing or corrupt slice.
 //! The generated scripts are run with bash, as Slurm would run them on a node.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const JOB: &str = "name: sub
@@ -64,6 +62,7 @@ fn the_scripts_run_every_slice_and_gather_the_bits_of_a_local_run() {
     for file in [
         "job.yaml",
         "job.sha256",
+        "manifest.json",
         "plan.json",
         "job.sbatch",
         "gather.sbatch",
@@ -79,7 +78,8 @@ fn the_scripts_run_every_slice_and_gather_the_bits_of_a_local_run() {
         "#SBATCH --time=1-12:00:00",
         "#SBATCH --mem=512M",
         "#SBATCH --output=logs/%A_%a.out",
-        "--slice \"$((SLURM_ARRAY_TASK_ID + ${HPCSUB_SLICE_OFFSET:-0}))\"",
+        "slice",
+        "--index \"$((SLURM_ARRAY_TASK_ID + ${HPCSUB_SLICE_OFFSET:-0}))\"",
     ] {
         assert!(script.contains(line), "{line} missing from:\n{script}");
     }
@@ -104,7 +104,7 @@ fn the_scripts_run_every_slice_and_gather_the_bits_of_a_local_run() {
         result["histogram"].to_string(),
         local["histogram"].to_string()
     );
-    assert_eq!(result["ranks"], 4);
+    assert_eq!(result["slices"], 4);
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn gather_lists_missing_and_corrupt_slices_and_exits_3() {
     let run_dir = submit_dry_run(dir.path(), JOB);
     for slice in ["0", "1", "2", "3"] {
         assert!(
-            output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", slice]))
+            output_of(hpcsub().arg("slice").arg(&run_dir).args(["--index", slice]))
                 .status
                 .success()
         );
@@ -154,7 +154,7 @@ fn gather_lists_missing_and_corrupt_slices_and_exits_3() {
     std::fs::create_dir(&other_dir).unwrap();
     let other = submit_dry_run(&other_dir, &JOB.replace("seed: 5", "seed: 6"));
     assert!(
-        output_of(hpcsub().arg("task").arg(&other).args(["--slice", "2"]))
+        output_of(hpcsub().arg("slice").arg(&other).args(["--index", "2"]))
             .status
             .success()
     );
@@ -170,7 +170,7 @@ fn gather_lists_missing_and_corrupt_slices_and_exits_3() {
     // Rerunning the missing slices completes the run with the same bits.
     for slice in ["1", "2"] {
         assert!(
-            output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", slice]))
+            output_of(hpcsub().arg("slice").arg(&run_dir).args(["--index", slice]))
                 .status
                 .success()
         );
@@ -217,11 +217,11 @@ fn nothing_from_the_job_file_or_the_path_reaches_a_shell() {
 fn tasks_refuse_a_changed_job_file_and_slices_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = submit_dry_run(dir.path(), JOB);
-    let output = output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", "4"]));
+    let output = output_of(hpcsub().arg("slice").arg(&run_dir).args(["--index", "4"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("out of range"));
     std::fs::write(run_dir.join("job.yaml"), JOB.replace("seed: 5", "seed: 7")).unwrap();
-    let output = output_of(hpcsub().arg("task").arg(&run_dir).args(["--slice", "0"]));
+    let output = output_of(hpcsub().arg("slice").arg(&run_dir).args(["--index", "0"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("changed after submission"));
 }

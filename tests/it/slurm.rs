@@ -1,13 +1,11 @@
 //! Submitting to a real Slurm: a private single-node cluster started by `slurm/start-cluster.sh`
 //! in a temporary directory for each test (as root, no systemd, no accounting).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 struct Cluster {
@@ -181,14 +179,22 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
     };
     let status = one_json(&hpcsub_on(&["status", "--json"]));
     assert_eq!(status["slices"], 5);
-    assert_eq!(status["result"], false);
-    let queued: u64 = status["queued"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|n| n.as_u64().unwrap())
-        .sum();
-    assert_eq!(queued, 6, "5 array tasks and the gather: {status}");
+    assert_eq!(status["result"], "absent");
+    let queued = |status: &Value| -> u64 {
+        let slices = status["running"].as_u64().unwrap() + status["pending"].as_u64().unwrap();
+        let gathers: u64 = status["gather_queued"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        slices + gathers
+    };
+    assert_eq!(
+        queued(&status),
+        6,
+        "5 array elements and the gather: {status}"
+    );
 
     let cancelled = hpcsub_on(&["cancel"]);
     assert!(
@@ -197,11 +203,7 @@ fn status_shows_a_queued_run_and_cancel_ends_it() {
         String::from_utf8_lossy(&cancelled.stderr)
     );
     let started = Instant::now();
-    while !one_json(&hpcsub_on(&["status", "--json"]))["queued"]
-        .as_object()
-        .unwrap()
-        .is_empty()
-    {
+    while queued(&one_json(&hpcsub_on(&["status", "--json"]))) > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "cancel left jobs in the queue"
@@ -329,7 +331,7 @@ fn mpi_mode_runs_one_srun_job_with_the_bits_of_a_local_run() {
             .arg(work.path().join("run"))
             .arg(&job),
     ));
-    assert_eq!(submitted["ranks"], 2);
+    assert_eq!(submitted["ranks"], 2, "MPI mode: one job of 2 ranks");
     assert_eq!(submitted["job_ids"].as_array().unwrap().len(), 1);
     let local = run_json(&job, &["--threads", "1"]);
     assert_eq!(submitted["result"].to_string(), local["result"].to_string());

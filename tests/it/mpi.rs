@@ -3,12 +3,10 @@
 //! The test binary is the default build (no MPI); these tests build the MPI variant themselves
 //! into `target/mpi-tests`, so `cargo test` stays the one test command.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn mpirun(ranks: u32) -> Command {

@@ -2,13 +2,11 @@
 //! files and the DAG are read by HTCondor's own parsers from its Python bindings, and run by the
 //! emulated pool of `condor/emulated_pool.py`. The venvs come from `condor/setup.sh`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The harness's Python environments, set up once per test binary.
@@ -139,7 +137,7 @@ fn htcondor_expands_one_proc_per_slice_and_the_emulated_dag_gives_the_bits_of_a_
         let slice_text = slice.to_string();
         assert_eq!(
             argv,
-            ["task", run_dir.to_str().unwrap(), "--slice", &slice_text]
+            ["slice", run_dir.to_str().unwrap(), "--index", &slice_text]
         );
         assert_eq!(proc["Cmd"], binary.to_str().unwrap());
         assert_eq!(proc["Iwd"], run_dir.to_str().unwrap());
@@ -170,7 +168,7 @@ fn htcondor_expands_one_proc_per_slice_and_the_emulated_dag_gives_the_bits_of_a_
     assert_eq!(gather.len(), 1);
     assert_eq!(
         gather[0]["argv"],
-        serde_json::json!(["gather", run_dir.to_str().unwrap()])
+        serde_json::json!(["gather", "--quiet", run_dir.to_str().unwrap()])
     );
     let dag = harness(25, "check_dag.py", &[&run_dir.join("job.dag")]);
     assert_eq!(
@@ -202,8 +200,9 @@ fn htcondor_expands_one_proc_per_slice_and_the_emulated_dag_gives_the_bits_of_a_
         hpcsub().args(["status", "--json"]).arg(&run_dir),
     ));
     assert_eq!(status["done"], 3);
-    assert_eq!(status["queued"], serde_json::json!({}));
-    assert_eq!(status["result"], true);
+    assert_eq!(status["running"], 0);
+    assert_eq!(status["pending"], 0);
+    assert_eq!(status["result"], "current");
 }
 
 /// `read_events.py LOG`: one JSON object a line.

@@ -1,0 +1,218 @@
+//! `hpcsub check`: validate a job file and show its plan, as `run` and `submit` would use it.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::job::JobArgs;
+use super::outcome::Outcome;
+use crate::diagnostic::AppError;
+use crate::kernel::{Kernel, chosen_isa};
+use crate::plan::{self, JobPlan, Plan, Threads};
+use crate::spec::{JobSpec, TasksSpec, Work};
+
+/// Validate a job file and print its plan: slices, threads, blocks, memory.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  hpcsub check jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml --json"
+)]
+pub struct Args {
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+#[derive(Serialize)]
+pub struct CheckOutcome {
+    #[serde(flatten)]
+    plan: JobPlan,
+    /// The CPUs each slice asks for, and the threads it runs, when submitted.
+    threads_per_submitted_slice: usize,
+    /// How this machine computes the samples (compute jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    /// The argv of the first tasks (task jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commands: Option<Value>,
+    #[serde(skip)]
+    text: String,
+    #[serde(skip)]
+    notes: Vec<String>,
+}
+
+impl Outcome for CheckOutcome {
+    fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.clone()
+    }
+}
+
+const SHOWN: usize = 20;
+
+pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
+    let spec = args.job.load()?;
+    let threads = plan::threads(&spec);
+    match &spec.work {
+        Work::Compute(compute) => {
+            let kernel = Kernel::new(&spec, compute, chosen_isa()?);
+            let plan = plan::make(
+                &spec,
+                compute,
+                &kernel.program,
+                threads.here,
+                spec.split.slices,
+            );
+            let code = kernel.code_path();
+            let notes = plan
+                .slices
+                .iter()
+                .find(|s| s.samples() == 0)
+                .map(|slice| {
+                    format!(
+                        "slice {} and maybe others are empty: {} samples make only {} blocks of {}",
+                        slice.index, plan.samples, plan.blocks, plan.block_samples
+                    )
+                })
+                .into_iter()
+                .collect();
+            Ok(CheckOutcome {
+                text: compute_text(&spec, &plan, threads, &code),
+                plan: JobPlan::Compute(plan),
+                threads_per_submitted_slice: threads.per_slice,
+                code: Some(code),
+                commands: None,
+                notes,
+            })
+        }
+        Work::Tasks(tasks) => {
+            let plan = plan::make_for_tasks(&spec, tasks, threads.here, spec.split.slices);
+            let commands = (0..tasks.count.min(1000))
+                .map(|task| {
+                    serde_json::json!({
+                        "task": task,
+                        "argv": tasks.command.iter().map(|t| tasks.fill(t, task)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            Ok(CheckOutcome {
+                text: tasks_text(&spec, tasks, threads),
+                plan: JobPlan::Tasks(plan),
+                threads_per_submitted_slice: threads.per_slice,
+                code: None,
+                commands: Some(commands),
+                notes: Vec::new(),
+            })
+        }
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The thread line every plan shows: here, and per submitted slice.
+fn threads_line(spec: &JobSpec, threads: Threads, unit: &str) -> String {
+    let slices = u64::from(spec.split.slices);
+    format!(
+        "plan: {} x {} {unit} here; submitted, each slice asks for {} and runs {}{}\n",
+        plural(slices, "slice"),
+        plural(threads.here as u64, "thread"),
+        plural(threads.per_slice as u64, "CPU"),
+        plural(threads.per_slice as u64, "thread"),
+        if spec.split.threads.is_none() {
+            " (set split.threads to ask for more)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn compute_text(spec: &JobSpec, plan: &Plan, threads: Threads, code: &str) -> String {
+    let mut out = format!(
+        "{} is valid: {} samples, seed {}, {} random var{}, {}\n",
+        spec.name,
+        plan.samples,
+        plan.seed,
+        plan.random_streams,
+        if plan.random_streams == 1 { "" } else { "s" },
+        plural(plan.registers as u64, "register") + " per chunk",
+    );
+    out.push_str(&threads_line(spec, threads, "each"));
+    out.push_str(&format!(
+        "blocks of {} samples ({} blocks), chunks of {}\n",
+        plan.block_samples, plan.blocks, plan.chunk_samples,
+    ));
+    out.push_str(&format!(
+        "memory: about {} KiB of working memory per slice, whatever the sample count\n",
+        plan.memory_bytes.div_ceil(1024)
+    ));
+    out.push_str(&format!("code on this machine: {code}\n"));
+    out.push_str("  slice        start          end      samples\n");
+    for slice in plan.slices.iter().take(SHOWN) {
+        out.push_str(&format!(
+            "  {:>5} {:>12} {:>12} {:>12}\n",
+            slice.index,
+            slice.start,
+            slice.end,
+            slice.samples()
+        ));
+    }
+    if plan.slices.len() > SHOWN {
+        out.push_str(&format!(
+            "  ... {} more (use --json)\n",
+            plan.slices.len() - SHOWN
+        ));
+    }
+    out
+}
+
+/// The argv of one task, as a JSON array: unambiguous about spaces and quotes.
+fn argv_json(tasks: &TasksSpec, task: u64) -> String {
+    let argv: Vec<String> = tasks.command.iter().map(|t| tasks.fill(t, task)).collect();
+    serde_json::to_string(&argv).expect("strings always serialize")
+}
+
+fn tasks_text(spec: &JobSpec, tasks: &TasksSpec, threads: Threads) -> String {
+    let params: Vec<String> = tasks
+        .params
+        .iter()
+        .map(|p| format!("{} ({} values)", p.name, p.values.len()))
+        .collect();
+    let mut out = format!(
+        "{} is valid: {}{}, result {}, {}, {} retr{}\n",
+        spec.name,
+        plural(tasks.count, "task"),
+        if params.is_empty() {
+            String::new()
+        } else {
+            format!(" over {}", params.join(" x "))
+        },
+        tasks.result.name(),
+        tasks
+            .timeout
+            .map_or("no timeout".to_string(), |t| format!("timeout {t:?}")),
+        tasks.retries,
+        if tasks.retries == 1 { "y" } else { "ies" },
+    );
+    out.push_str(&threads_line(spec, threads, "(tasks at a time)"));
+    out.push_str(&format!(
+        "task i runs in slice i mod {}\n",
+        spec.split.slices
+    ));
+    out.push_str("   task  slice  command (run without a shell)\n");
+    for task in 0..tasks.count.min(SHOWN as u64) {
+        out.push_str(&format!(
+            "  {task:>5}  {:>5}  {}\n",
+            task % u64::from(spec.split.slices),
+            argv_json(tasks, task)
+        ));
+    }
+    if tasks.count > SHOWN as u64 {
+        out.push_str(&format!(
+            "  ... {} more (use --json)\n",
+            tasks.count - SHOWN as u64
+        ));
+    }
+    out
+}

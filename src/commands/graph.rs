@@ -1,0 +1,100 @@
+//! `hpcsub graph`: the job as a Graphviz graph, as DOT or rendered to SVG by `dot`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::job;
+use super::outcome::Outcome;
+use crate::diagnostic::AppError;
+use crate::plan;
+
+/// Show the job as a graph: its variables and operations, then slices, threads and reduce.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  hpcsub graph jobs/quadratic.yaml | dot -Tpng > quadratic.png\n  hpcsub graph jobs/quadratic.yaml --optimized --format svg > program.svg"
+)]
+pub struct Args {
+    /// The job file (YAML).
+    job: PathBuf,
+    /// dot (default), or svg through Graphviz's `dot`.
+    #[arg(long, value_enum, default_value = "dot")]
+    format: Format,
+    /// Show the compiled program after constant folding and fusion.
+    #[arg(long)]
+    optimized: bool,
+    /// Threads per slice in the plan (default: split.threads, else the CPUs available).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Format {
+    Dot,
+    Svg,
+}
+
+#[derive(Serialize)]
+pub struct Graph {
+    format: Format,
+    graph: String,
+}
+
+impl Outcome for Graph {
+    fn text(&self) -> String {
+        self.graph.clone()
+    }
+}
+
+pub fn graph(args: &Args) -> Result<Graph, AppError> {
+    let spec = job::load(&args.job, args.threads, None, None)?;
+    if args.optimized && spec.compute().is_none() {
+        return Err(AppError::Usage(
+            "--optimized shows the compiled program of a `compute:` job; this job runs `tasks:`"
+                .into(),
+        ));
+    }
+    let dot = crate::graph::dot(&spec, plan::threads(&spec).here, args.optimized);
+    let graph = match args.format {
+        Format::Dot => dot,
+        Format::Svg => to_svg(&dot)?,
+    };
+    Ok(Graph {
+        format: args.format,
+        graph,
+    })
+}
+
+/// DOT rendered by Graphviz's `dot -Tsvg`.
+fn to_svg(dot: &str) -> Result<String, AppError> {
+    let mut child = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            AppError::Run(format!(
+                "cannot run Graphviz's `dot` ({e}): install it (`apt-get install graphviz`), or \
+                 use `--format dot` and render the DOT elsewhere"
+            ))
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(dot.as_bytes())
+        .map_err(|e| AppError::Run(format!("cannot write to dot: {e}")))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| AppError::Run(format!("dot failed: {e}")))?;
+    if !output.status.success() {
+        return Err(AppError::Run(format!(
+            "dot -Tsvg failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

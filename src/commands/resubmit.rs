@@ -1,0 +1,46 @@
+//! `hpcsub resubmit`: submit again only the slices that failed or are missing, and a new gather.
+
+use std::path::PathBuf;
+
+use super::outcome::Global;
+use super::submit::{Handed, Handing, hand};
+use super::submitted;
+use crate::diagnostic::AppError;
+use crate::run_dir::RunDir;
+use crate::run_dir::parts;
+
+/// Submit again only the slices that failed or are missing (never those still queued), and a
+/// new gather.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  hpcsub resubmit runs/quadratic-20261124T113500Z --wait")]
+pub struct Args {
+    run_dir: PathBuf,
+    #[command(flatten)]
+    handing: Handing,
+}
+
+pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
+    let mut run = RunDir::open(&args.run_dir)?;
+    let collected = submitted::collect(&run);
+    let seen = collected.as_ref().map(|c| c.seen(run.slices()));
+    let (queue, note) = submitted::queue_or_note(&run);
+    if let Some(note) = note {
+        return Err(AppError::Run(format!(
+            "{note}; not resubmitting, since slices still queued would run twice"
+        )));
+    }
+    let survey = crate::submit::survey(&run, seen.as_ref(), &queue);
+    let rerun = survey.to_rerun();
+    if rerun.is_empty() {
+        return Ok(Handed::Finished(Box::new(submitted::gather(&run, &queue)?)));
+    }
+    if !args.handing.dry_run {
+        for (slice, _) in seen.iter().flat_map(|s| &s.corrupt) {
+            let part = parts::path(&run.parts(), *slice);
+            std::fs::remove_file(&part).map_err(|e| {
+                AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
+            })?;
+        }
+    }
+    hand(&mut run, rerun, &args.handing, global)
+}

@@ -1,0 +1,235 @@
+//! `hpcsub run`: the whole job here on threads, or as one rank of an MPI job.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::job::JobArgs;
+use super::outcome::{Global, Outcome, Status};
+use crate::diagnostic::AppError;
+use crate::executor::command::{self, TaskContext};
+use crate::executor::local;
+use crate::executor::ranks::{self, Ranks};
+use crate::kernel::{Kernel, chosen_isa};
+use crate::plan;
+use crate::progress::{Progress, TaskProgress};
+use crate::reduce::task_results::summarize;
+use crate::report::{RunReport, Spread, TaskReport};
+use crate::spec::{ComputeSpec, JobSpec, TasksSpec, Work};
+
+/// Run a job here, on all cores (or --threads).
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub run jobs/pi.yaml --threads 1 --samples 10M --json\n  mpirun -n 2 target/release/hpcsub run jobs/quadratic.yaml   # the MPI build: 2 ranks"
+)]
+pub struct Args {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Run as an MPI rank even if no MPI launcher is detected (needs the `mpi` build).
+    #[arg(long)]
+    mpi: bool,
+    /// Task jobs: keep each task's stdout and stderr in DIR (default: a temporary directory,
+    /// kept only if a task fails).
+    #[arg(long, value_name = "DIR")]
+    logs: Option<PathBuf>,
+}
+
+impl Args {
+    /// A plain in-process run of `job`, as `scale` times it.
+    pub fn for_scale(job: JobArgs) -> Args {
+        Args {
+            job,
+            mpi: false,
+            logs: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum RunOutcome {
+    Compute(RunReport),
+    Tasks(TaskReport),
+    /// A rank other than 0 of an MPI run: rank 0 reports for all.
+    SecondaryRank,
+}
+
+impl Outcome for RunOutcome {
+    fn text(&self) -> String {
+        match self {
+            RunOutcome::Compute(report) => report.to_table(),
+            RunOutcome::Tasks(report) => report.to_table(),
+            RunOutcome::SecondaryRank => String::new(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        match self {
+            RunOutcome::Tasks(report) if report.failed_count() > 0 => Status::Failed(format!(
+                "{} of {} tasks failed",
+                report.failed_count(),
+                report.tasks
+            )),
+            _ => Status::Success,
+        }
+    }
+
+    fn silent(&self) -> bool {
+        matches!(self, RunOutcome::SecondaryRank)
+    }
+}
+
+pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
+    let ranks = ranks::decide(args.mpi);
+    let spec = args.job.load()?;
+    match &spec.work {
+        Work::Compute(compute) => {
+            if args.logs.is_some() {
+                return Err(AppError::Usage(
+                    "--logs is for task jobs (it keeps each task's stdout and stderr); this job has `compute:`"
+                        .into(),
+                ));
+            }
+            run_compute(&spec, compute, ranks, global)
+        }
+        Work::Tasks(tasks) => run_tasks(&spec, tasks, args.logs.as_ref(), ranks, global),
+    }
+}
+
+fn run_compute(
+    spec: &JobSpec,
+    compute: &ComputeSpec,
+    ranks: Ranks,
+    global: Global,
+) -> Result<RunOutcome, AppError> {
+    let started = Instant::now();
+    let kernel = Kernel::new(spec, compute, chosen_isa()?);
+    let threads = plan::threads(spec).here;
+    let (size, acc) = match &ranks {
+        Ranks::Mpi(launch) => {
+            match ranks::run_compute(
+                spec,
+                &kernel,
+                compute.samples,
+                threads,
+                !global.quiet,
+                launch.as_ref(),
+            )? {
+                Some(result) => result,
+                None => return Ok(RunOutcome::SecondaryRank),
+            }
+        }
+        Ranks::One => {
+            let whole = plan::slice(compute.samples, 1, 0);
+            let progress = Progress::new(compute.samples, !global.quiet);
+            let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
+            progress.finish();
+            (1, acc)
+        }
+    };
+    Ok(RunOutcome::Compute(RunReport::new(
+        spec,
+        compute.samples,
+        Spread::Ranks(size),
+        threads,
+        &acc,
+        started.elapsed().as_secs_f64(),
+    )))
+}
+
+/// Where the tasks of a `run` leave their logs: `--logs DIR`, or a temporary directory that is
+/// kept only if a task failed (its log is then worth reading).
+enum Logs {
+    Given(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl Logs {
+    fn new(given: Option<&PathBuf>, job: &str) -> Result<Logs, AppError> {
+        match given {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    AppError::Usage(format!("--logs {}: cannot create it: {e}", dir.display()))
+                })?;
+                Ok(Logs::Given(dir.canonicalize().map_err(|e| {
+                    AppError::Usage(format!("--logs {}: {e}", dir.display()))
+                })?))
+            }
+            None => tempfile::Builder::new()
+                .prefix(&format!("hpcsub-{job}-"))
+                .tempdir()
+                .map(Logs::Temporary)
+                .map_err(|e| {
+                    AppError::Run(format!("cannot create a directory for task logs: {e}"))
+                }),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        match self {
+            Logs::Given(dir) => dir.clone(),
+            Logs::Temporary(dir) => dir.path().to_path_buf(),
+        }
+    }
+
+    /// The directory to report, if it stays; a temporary one is removed unless a task failed.
+    fn settle(self, any_failed: bool) -> Option<String> {
+        match self {
+            Logs::Given(dir) => Some(dir.display().to_string()),
+            Logs::Temporary(dir) if any_failed => Some(dir.keep().display().to_string()),
+            Logs::Temporary(_) => None,
+        }
+    }
+}
+
+fn run_tasks(
+    spec: &JobSpec,
+    tasks: &TasksSpec,
+    logs: Option<&PathBuf>,
+    ranks: Ranks,
+    global: Global,
+) -> Result<RunOutcome, AppError> {
+    let started = Instant::now();
+    let threads = plan::threads(spec).here;
+    let workdir = std::env::current_dir()
+        .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?;
+    let logs = Logs::new(logs, &spec.name)?;
+    let logs_path = logs.path();
+    let context = TaskContext {
+        tasks,
+        workdir: &workdir,
+        logs: &logs_path,
+    };
+    let (size, outcomes) = match &ranks {
+        Ranks::Mpi(launch) => {
+            let (size, outcomes, own_failures) =
+                ranks::run_tasks(&context, threads, !global.quiet, launch.as_ref())?;
+            match outcomes {
+                Some(outcomes) => (size, outcomes),
+                None => {
+                    logs.settle(own_failures);
+                    return Ok(RunOutcome::SecondaryRank);
+                }
+            }
+        }
+        Ranks::One => {
+            let ids: Vec<u64> = (0..tasks.count).collect();
+            let progress = TaskProgress::new(tasks.count, !global.quiet);
+            let outcomes = command::run_tasks(&context, &ids, threads, &progress);
+            progress.finish();
+            (1, outcomes)
+        }
+    };
+    let summary = summarize(&outcomes, tasks.result, &spec.reduce.statistics);
+    let any_failed = !summary.failed.is_empty();
+    Ok(RunOutcome::Tasks(TaskReport::new(
+        spec,
+        tasks.count,
+        Spread::Ranks(size),
+        threads,
+        &summary,
+        logs.settle(any_failed),
+        started.elapsed().as_secs_f64(),
+    )))
+}

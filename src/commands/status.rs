@@ -1,0 +1,132 @@
+//! `hpcsub status`: where every slice of a submitted run stands.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::outcome::Outcome;
+use super::submitted;
+use crate::diagnostic::AppError;
+use crate::run_dir::RunDir;
+use crate::submit::survey::{ResultState, SliceState, SliceStatus};
+
+/// Show a submitted run: each slice done, running, pending, failed or missing, and the result.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  hpcsub status runs/quadratic-20261124T113500Z --json")]
+pub struct Args {
+    run_dir: PathBuf,
+}
+
+#[derive(Serialize)]
+pub struct StatusReport {
+    run_dir: String,
+    scheduler: &'static str,
+    job_ids: Vec<String>,
+    slices: u32,
+    /// Slices by state, every state listed.
+    #[serde(flatten)]
+    counts: BTreeMap<&'static str, usize>,
+    /// The slices not done, with the reason where there is one.
+    problems: Vec<SliceStatus>,
+    /// The slices to run again (`hpcsub resubmit`).
+    to_rerun: Vec<u32>,
+    /// Gather jobs still in the queue, by state.
+    gather_queued: BTreeMap<String, usize>,
+    result: ResultState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_error: Option<String>,
+}
+
+impl Outcome for StatusReport {
+    fn text(&self) -> String {
+        let count = |name: &str| self.counts.get(name).copied().unwrap_or(0);
+        let mut text = format!(
+            "{} ({}, jobs {}): {} of {} slices done, {} running, {} pending, {} failed, {} missing\n",
+            self.run_dir,
+            self.scheduler,
+            if self.job_ids.is_empty() {
+                "none: never submitted".to_string()
+            } else {
+                self.job_ids.join(", ")
+            },
+            count("done"),
+            self.slices,
+            count("running"),
+            count("pending"),
+            count("failed"),
+            count("missing"),
+        );
+        const SHOWN: usize = 20;
+        for problem in self
+            .problems
+            .iter()
+            .filter(|p| {
+                matches!(p.state, SliceState::Failed | SliceState::Missing) || p.reason.is_some()
+            })
+            .take(SHOWN)
+        {
+            text.push_str(&format!(
+                "  slice {}: {}{}\n",
+                problem.slice,
+                problem.state.name(),
+                problem
+                    .reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
+            ));
+        }
+        if !self.gather_queued.is_empty() {
+            let queued: Vec<String> = self
+                .gather_queued
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect();
+            text.push_str(&format!("  gather in the queue: {}\n", queued.join(", ")));
+        }
+        text.push_str(&format!(
+            "  result: {}\n",
+            match self.result {
+                ResultState::Current => "result.json holds the gathered result of these parts",
+                ResultState::Stale =>
+                    "result.json does not match the parts present now (gather again)",
+                ResultState::Absent => "none yet",
+            }
+        ));
+        if !self.to_rerun.is_empty() {
+            text.push_str(&format!(
+                "  to run again: hpcsub resubmit {}\n",
+                self.run_dir
+            ));
+        }
+        if let Some(error) = &self.queue_error {
+            text.push_str(&format!("warning: {error}\n"));
+        }
+        text
+    }
+}
+
+pub fn status(args: &Args) -> Result<StatusReport, AppError> {
+    let run = RunDir::open(&args.run_dir)?;
+    let collected = submitted::collect(&run);
+    let seen = collected.as_ref().map(|c| c.seen(run.slices()));
+    let (queue, queue_error) = submitted::queue_or_note(&run);
+    let survey = crate::submit::survey(&run, seen.as_ref(), &queue);
+    Ok(StatusReport {
+        run_dir: run.path.display().to_string(),
+        scheduler: run.manifest.scheduler.name(),
+        job_ids: run.manifest.job_ids(),
+        slices: run.slices(),
+        counts: survey.counts(),
+        to_rerun: survey.to_rerun(),
+        problems: survey
+            .slices
+            .iter()
+            .filter(|s| s.state != SliceState::Done)
+            .cloned()
+            .collect(),
+        gather_queued: survey.gather_queued.clone(),
+        result: survey.result,
+        queue_error,
+    })
+}

@@ -1,0 +1,406 @@
+//! Part files: the exact partial result of one slice of a submitted run (the accumulator of a
+//! compute job, the task outcomes of a task job), written atomically (a temporary file renamed
+//! into place), with the job's hash and a checksum, so a gather can tell a missing slice from a
+//! corrupt one or from one left by another job; and reading them all back for a gather.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::RunDir;
+use crate::plan;
+use crate::reduce::Accumulator;
+use crate::reduce::task_results::TaskOutcome;
+use crate::spec::{HistogramSpec, TasksSpec};
+
+const FORMAT: u32 = 2;
+/// A part holds one accumulator or one outcome per task (with a bounded stdout tail each).
+const MAX_PART_BYTES: u64 = 256 << 20;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Part {
+    pub format: u32,
+    pub job_hash: String,
+    pub slice: u32,
+    pub slices: u32,
+    /// The samples `start..end` of a compute slice; for a task job, the task ids `start..end`
+    /// that the slice takes every `slices`-th of.
+    pub start: u64,
+    pub end: u64,
+    /// [`Accumulator::encode`] as hex (compute jobs).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub accumulator: String,
+    /// One outcome per task of the slice, by task id (task jobs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskOutcome>,
+    /// When the slice started and finished computing, in seconds since the Unix epoch.
+    pub started: f64,
+    pub finished: f64,
+    pub checksum: String,
+}
+
+/// What a part file should be, for the slice a gather looks at.
+pub struct Expected<'a> {
+    pub job_hash: &'a str,
+    pub slice: u32,
+    pub slices: u32,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Part {
+    fn checksum(&self) -> String {
+        let tasks = serde_json::to_string(&self.tasks).expect("outcomes always serialize");
+        let text = format!(
+            "{FORMAT}:{}:{}:{}:{}:{}:{}:{tasks}:{}:{}",
+            self.job_hash,
+            self.slice,
+            self.slices,
+            self.start,
+            self.end,
+            self.accumulator,
+            self.started.to_bits(),
+            self.finished.to_bits()
+        );
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    fn with_contents(
+        expected: &Expected,
+        accumulator: String,
+        tasks: Vec<TaskOutcome>,
+        started: f64,
+    ) -> Part {
+        let mut part = Part {
+            format: FORMAT,
+            job_hash: expected.job_hash.to_string(),
+            slice: expected.slice,
+            slices: expected.slices,
+            start: expected.start,
+            end: expected.end,
+            accumulator,
+            tasks,
+            started,
+            finished: unix_seconds(),
+            checksum: String::new(),
+        };
+        part.checksum = part.checksum();
+        part
+    }
+
+    /// The part of a compute slice that started at `started` ([`unix_seconds`]) and finishes now.
+    pub fn of_accumulator(expected: &Expected, acc: &Accumulator, started: f64) -> Part {
+        Part::with_contents(expected, hex::encode(acc.encode()), Vec::new(), started)
+    }
+
+    /// The part of a task slice that started at `started` and finishes now.
+    pub fn of_tasks(expected: &Expected, outcomes: Vec<TaskOutcome>, started: f64) -> Part {
+        Part::with_contents(expected, String::new(), outcomes, started)
+    }
+
+    /// Writes the part so that readers see either nothing or the whole file.
+    pub fn write_atomically(&self, parts_dir: &Path) -> std::io::Result<PathBuf> {
+        let target = path(parts_dir, self.slice);
+        let mut temporary = tempfile::NamedTempFile::new_in(parts_dir)?;
+        serde_json::to_writer(&mut temporary, self)?;
+        temporary.as_file().sync_all()?;
+        temporary.persist(&target).map_err(|e| e.error)?;
+        Ok(target)
+    }
+
+    /// The accumulator of a compute part.
+    pub fn accumulator(&self, histogram: Option<HistogramSpec>) -> Result<Accumulator, Problem> {
+        let corrupt = |why: &str| Problem::Corrupt(why.to_string());
+        let bytes =
+            hex::decode(&self.accumulator).map_err(|_| corrupt("accumulator is not hex"))?;
+        Accumulator::decode(&bytes, histogram)
+            .ok_or_else(|| corrupt("accumulator has the wrong size"))
+    }
+}
+
+pub fn path(parts_dir: &Path, slice: u32) -> PathBuf {
+    parts_dir.join(format!("{slice}.json"))
+}
+
+/// Why a part file cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    Corrupt(String),
+}
+
+/// Reads the part of one slice and checks its checksum, job hash and range.
+pub fn read(parts_dir: &Path, expected: &Expected) -> Result<Part, Problem> {
+    let text = match crate::bounded_read::text(&path(parts_dir, expected.slice), MAX_PART_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Err(Problem::Missing),
+        Err(e) => return Err(Problem::Corrupt(format!("unreadable: {e}"))),
+    };
+    let corrupt = |why: &str| Problem::Corrupt(why.to_string());
+    let part: Part = serde_json::from_str(&text)
+        .map_err(|e| Problem::Corrupt(format!("not a part file: {e}")))?;
+    if part.format != FORMAT {
+        return Err(corrupt("unknown part-file format"));
+    }
+    if part.checksum != part.checksum() {
+        return Err(corrupt("bad checksum"));
+    }
+    if part.job_hash != expected.job_hash {
+        return Err(corrupt("written for another job file (different job hash)"));
+    }
+    if (part.slice, part.slices, part.start, part.end)
+        != (
+            expected.slice,
+            expected.slices,
+            expected.start,
+            expected.end,
+        )
+    {
+        return Err(corrupt("covers other work than this slice"));
+    }
+    Ok(part)
+}
+
+/// What the parts of a run add up to: `total` from every valid part, and the slices without one.
+pub struct Gathered<T> {
+    pub total: T,
+    /// Slices with a valid part, in order.
+    pub present: Vec<u32>,
+    pub missing: Vec<u32>,
+    /// Slice and reason.
+    pub corrupt: Vec<(u32, String)>,
+    pub timing: Timing,
+    /// SHA-256 over the checksums of the valid parts in slice order: `result.json` records it,
+    /// so a result can be told apart from the parts present now.
+    pub digest: String,
+}
+
+/// When the slices computed, from their parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// The earliest start and the latest finish of a slice.
+    pub span: Option<(f64, f64)>,
+    /// The slices' computing times added up.
+    pub slice_seconds: f64,
+}
+
+impl Timing {
+    fn add(&mut self, started: f64, finished: f64) {
+        self.span = Some(match self.span {
+            None => (started, finished),
+            Some((start, end)) => (start.min(started), end.max(finished)),
+        });
+        self.slice_seconds += (finished - started).max(0.0);
+    }
+
+    /// Wall time from the first slice's start to the last one's finish.
+    pub fn elapsed_s(&self) -> f64 {
+        self.span.map_or(0.0, |(start, end)| (end - start).max(0.0))
+    }
+}
+
+impl<T> Gathered<T> {
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty() && self.corrupt.is_empty()
+    }
+
+    /// Slices to run again: missing or corrupt, in order.
+    pub fn unusable(&self) -> Vec<u32> {
+        let mut slices: Vec<u32> = self
+            .missing
+            .iter()
+            .copied()
+            .chain(self.corrupt.iter().map(|(s, _)| *s))
+            .collect();
+        slices.sort_unstable();
+        slices
+    }
+}
+
+/// Reads every slice's part; `absorb` takes in a valid one or says why it cannot be used.
+fn gather_parts<'a, T>(
+    run_dir: &'a RunDir,
+    total: T,
+    expected: impl Fn(u32) -> Expected<'a>,
+    mut absorb: impl FnMut(&mut T, Part) -> Result<(), String>,
+) -> Gathered<T> {
+    let mut gathered = Gathered {
+        total,
+        present: Vec::new(),
+        missing: Vec::new(),
+        corrupt: Vec::new(),
+        timing: Timing::default(),
+        digest: String::new(),
+    };
+    let mut digest = Sha256::new();
+    for index in 0..run_dir.slices() {
+        match read(&run_dir.parts(), &expected(index)) {
+            Ok(part) => {
+                let (checksum, started, finished) =
+                    (part.checksum.clone(), part.started, part.finished);
+                match absorb(&mut gathered.total, part) {
+                    Ok(()) => {
+                        gathered.timing.add(started, finished);
+                        digest.update(checksum.as_bytes());
+                        gathered.present.push(index);
+                    }
+                    Err(reason) => gathered.corrupt.push((index, reason)),
+                }
+            }
+            Err(Problem::Missing) => gathered.missing.push(index),
+            Err(Problem::Corrupt(reason)) => gathered.corrupt.push((index, reason)),
+        }
+    }
+    gathered.digest = hex::encode(digest.finalize());
+    gathered
+}
+
+/// Merges the exact accumulators of a compute run.
+pub fn gather(run_dir: &RunDir, samples: u64, shift: f64) -> Gathered<Accumulator> {
+    let histogram = run_dir.spec.reduce.histogram;
+    gather_parts(
+        run_dir,
+        Accumulator::new(shift, histogram),
+        |index| expected_compute_part(run_dir, samples, index),
+        |total, part| {
+            let acc = part
+                .accumulator(histogram)
+                .map_err(|problem| match problem {
+                    Problem::Corrupt(reason) => reason,
+                    Problem::Missing => "no accumulator".into(),
+                })?;
+            if acc.shift.to_bits() != shift.to_bits() {
+                return Err("computed with another shift".into());
+            }
+            total.merge(&acc);
+            Ok(())
+        },
+    )
+}
+
+/// Collects the task outcomes of a task run; a part must hold exactly its slice's tasks.
+pub fn gather_tasks(run_dir: &RunDir, tasks: &TasksSpec) -> Gathered<Vec<TaskOutcome>> {
+    let slices = run_dir.slices();
+    gather_parts(
+        run_dir,
+        Vec::new(),
+        |index| expected_task_part(run_dir, tasks, index),
+        |total, part| {
+            let ids: Vec<u64> = part.tasks.iter().map(|o| o.task).collect();
+            if ids != plan::tasks_of_slice(tasks.count, slices, part.slice) {
+                return Err("holds other tasks than this slice's".into());
+            }
+            total.extend(part.tasks);
+            Ok(())
+        },
+    )
+}
+
+/// The log files of one slice (any job of the run: `logs/<job>_<slice>.out` and `.err`).
+pub fn logs_of(run_dir: &RunDir, slice: u32) -> Vec<PathBuf> {
+    let stem = format!("_{slice}.");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(run_dir.logs())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let name = n.to_string_lossy();
+                name.strip_suffix("out")
+                    .or_else(|| name.strip_suffix("err"))
+                    .is_some_and(|rest| rest.ends_with(&stem))
+            })
+        })
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// What a task job's part covers: task ids `0..count`, every `slices`-th from the slice index.
+pub fn expected_task_part<'a>(run_dir: &'a RunDir, tasks: &TasksSpec, slice: u32) -> Expected<'a> {
+    Expected {
+        job_hash: &run_dir.job_hash,
+        slice,
+        slices: run_dir.slices(),
+        start: 0,
+        end: tasks.count,
+    }
+}
+
+/// What a compute job's part covers: its slice's samples.
+pub fn expected_compute_part(run_dir: &RunDir, samples: u64, slice: u32) -> Expected<'_> {
+    let range = plan::slice(samples, run_dir.slices(), slice);
+    Expected {
+        job_hash: &run_dir.job_hash,
+        slice,
+        slices: run_dir.slices(),
+        start: range.start,
+        end: range.end,
+    }
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The parts of a run of either kind, gathered.
+pub enum Collected {
+    Compute(Box<Gathered<Accumulator>>),
+    Tasks(Gathered<Vec<TaskOutcome>>),
+}
+
+impl Collected {
+    /// Gathers every part of `run_dir`; `shift` is the compute job's (see [`gather`]).
+    pub fn gather(
+        run_dir: &RunDir,
+        shift: impl FnOnce(&crate::spec::ComputeSpec) -> f64,
+    ) -> Collected {
+        match &run_dir.spec.work {
+            crate::spec::Work::Compute(compute) => {
+                Collected::Compute(Box::new(gather(run_dir, compute.samples, shift(compute))))
+            }
+            crate::spec::Work::Tasks(tasks) => Collected::Tasks(gather_tasks(run_dir, tasks)),
+        }
+    }
+
+    /// What a survey of the run needs to know of its parts.
+    pub fn seen(&self, slices: u32) -> PartsSeen {
+        let (present, corrupt, digest, timing) = match self {
+            Collected::Compute(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
+            Collected::Tasks(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
+        };
+        let mut failed_tasks = std::collections::BTreeMap::new();
+        if let Collected::Tasks(g) = self {
+            for outcome in g.total.iter().filter(|o| o.failure.is_some()) {
+                *failed_tasks
+                    .entry((outcome.task % u64::from(slices)) as u32)
+                    .or_insert(0) += 1;
+            }
+        }
+        PartsSeen {
+            present: present.clone(),
+            corrupt: corrupt.clone(),
+            failed_tasks,
+            digest: digest.clone(),
+            timing,
+        }
+    }
+}
+
+/// The parts found in a run directory, as a survey of the run needs them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartsSeen {
+    /// Slices with a valid part.
+    pub present: Vec<u32>,
+    /// Slices whose part cannot be used, and why.
+    pub corrupt: Vec<(u32, String)>,
+    /// Task jobs: slices with a valid part in which tasks failed, and how many.
+    pub failed_tasks: std::collections::BTreeMap<u32, usize>,
+    pub digest: String,
+    pub timing: Timing,
+}

@@ -1,0 +1,13 @@
+//! The end-to-end tests: one binary that drives the real `hpcsub`, with shared fixtures.
+
+mod check;
+mod common;
+mod condor;
+mod errors;
+mod interface;
+mod mpi;
+mod run;
+mod scale_graph;
+mod slurm;
+mod submit;
+mod tasks;
