@@ -3,7 +3,7 @@
 //! register machine spends most on (measured on the quadratic kernel); the fused program runs
 //! exactly the same operations in the same order, so the bits do not change.
 
-use super::program::{Arith, Instruction, Operand};
+use super::instruction::{Arith, Instruction, Operand};
 
 /// An instruction of the program being fused; fused arguments may still be constants.
 #[derive(Clone, Copy)]

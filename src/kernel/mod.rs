@@ -4,6 +4,7 @@
 pub mod distribution;
 pub mod eval;
 pub mod fuse;
+pub mod instruction;
 pub mod native;
 pub mod program;
 pub mod rng;
