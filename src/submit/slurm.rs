@@ -383,6 +383,51 @@ pub fn array_pieces(slices: &[u32], max_array_size: u32) -> Vec<(u32, String)> {
 mod tests {
     use super::*;
 
+    /// Output captured from Slurm 22.05 on the private cluster of `slurm/start-cluster.sh`: a
+    /// 6-element array (element 0 running) and a job depending on it.
+    const SQUEUE: &str = include_str!("../../tests/fixtures/slurm/squeue-r.txt");
+    const SBATCH: &str = include_str!("../../tests/fixtures/slurm/sbatch-parsable.txt");
+    const CONFIG: &str = include_str!("../../tests/fixtures/slurm/scontrol-show-config.txt");
+    const INVALID_JOB: &str = include_str!("../../tests/fixtures/slurm/squeue-invalid-job.stderr");
+
+    #[test]
+    fn squeue_output_gives_each_array_element_and_job() {
+        let entries = parse_squeue(SQUEUE);
+        assert_eq!(entries.len(), 7);
+        let running: Vec<_> = entries
+            .iter()
+            .filter(|e| e.state == QueueState::Running)
+            .collect();
+        assert_eq!(running.len(), 1);
+        assert_eq!(
+            (running[0].job_id.as_str(), running[0].slice),
+            ("1", Some(0))
+        );
+        let gather = entries.iter().find(|e| e.job_id == "2").unwrap();
+        assert_eq!((gather.slice, &gather.state), (None, &QueueState::Pending));
+        assert!(
+            INVALID_JOB.contains("Invalid job id"),
+            "what poll() looks for"
+        );
+    }
+
+    #[test]
+    fn sbatch_parsable_and_scontrol_show_config_as_captured() {
+        let ids: Vec<_> = SBATCH.lines().filter_map(parse_sbatch_parsable).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(parse_sbatch_parsable("123;cluster\n"), Some("123".into()));
+        assert_eq!(parse_sbatch_parsable("sbatch: error"), None);
+        assert_eq!(max_array_size(CONFIG), Some(1001));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_squeue_text_parses_without_panicking(text in "[0-9_ A-Z\\[\\]\n-]{0,200}") {
+            let _ = parse_squeue(&text);
+            let _ = parse_sbatch_parsable(&text);
+        }
+    }
+
     #[test]
     fn arrays_are_split_at_max_array_size() {
         assert_eq!(

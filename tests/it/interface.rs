@@ -285,3 +285,55 @@ fn mostly_nan_samples_earn_a_warning() {
         "the mean shows its standard error: {table}"
     );
 }
+
+#[test]
+fn scale_keeps_the_rows_it_measured_when_a_later_configuration_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "job.yaml", JOB);
+    // 5000 threads is above the limit of 4096: the second configuration fails.
+    let output = output_of(
+        hpcsub()
+            .args(["scale", "--threads", "1,5000", "--repeat", "1", "--json"])
+            .arg(&job),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let value = one_json(&output);
+    assert_eq!(value["rows"].as_array().unwrap().len(), 1, "{value}");
+    assert!(
+        value["failed"].as_str().unwrap().contains("5000 threads"),
+        "{value}"
+    );
+    assert_eq!(value["error"]["kind"], "failed");
+    let text = String::from_utf8_lossy(
+        &output_of(
+            hpcsub()
+                .args(["scale", "--threads", "1,5000", "--repeat", "1"])
+                .arg(&job),
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(text.contains("1 rank x 1 thread"), "{text}");
+}
+
+#[test]
+fn check_shows_the_threads_the_submission_asks_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = JOB.replace("  threads: 1\n", "");
+    let job = write_job(dir.path(), "job.yaml", &text);
+    let plan = success_json(&output_of(hpcsub().args(["check", "--json"]).arg(&job)));
+    assert_eq!(plan["threads_per_submitted_slice"], 1);
+    let run_dir = dry_run(dir.path(), &text);
+    let script = std::fs::read_to_string(run_dir.join("job.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --cpus-per-task=1\n"), "{script}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["threads_per_slice"], 1);
+    let printed =
+        String::from_utf8_lossy(&output_of(hpcsub().arg("check").arg(&job)).stdout).into_owned();
+    assert!(
+        printed.contains("each slice asks for 1 CPU and runs 1 thread"),
+        "{printed}"
+    );
+}
