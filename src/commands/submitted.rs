@@ -124,7 +124,9 @@ impl Incomplete {
                 }
             ));
         }
-        text.push_str(&format!("  jobs   {}\n", self.job_ids.join(", ")));
+        if !self.job_ids.is_empty() {
+            text.push_str(&format!("  jobs   {}\n", self.job_ids.join(", ")));
+        }
         text
     }
 }
