@@ -92,17 +92,6 @@ impl Survey {
             .map(|s| s.slice)
             .collect()
     }
-
-    pub fn all_done(&self) -> bool {
-        self.slices.iter().all(|s| s.state == SliceState::Done)
-    }
-
-    pub fn in_queue(&self) -> bool {
-        self.slices
-            .iter()
-            .any(|s| matches!(s.state, SliceState::Running | SliceState::Pending))
-            || !self.gather_queued.is_empty()
-    }
 }
 
 /// Why a slice with no part is not in the queue either.
@@ -329,7 +318,6 @@ mod tests {
         assert_eq!(states(&survey), ["done", "running", "pending"]);
         assert!(survey.to_rerun().is_empty());
         assert_eq!(survey.gather_queued["pending"], 1);
-        assert!(survey.in_queue());
     }
 
     #[test]
