@@ -16,6 +16,7 @@ pub mod graph;
 pub mod jobfile;
 pub mod kernel;
 pub mod plan;
+pub mod process;
 pub mod progress;
 pub mod reduce;
 pub mod report;

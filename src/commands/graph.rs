@@ -1,6 +1,5 @@
 //! `hpcsub graph`: the job as a Graphviz graph, as DOT or rendered to SVG by `dot`.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -69,32 +68,10 @@ pub fn graph(args: &Args) -> Result<Graph, AppError> {
 
 /// DOT rendered by Graphviz's `dot -Tsvg`.
 fn to_svg(dot: &str) -> Result<String, AppError> {
-    let mut child = std::process::Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            AppError::Run(format!(
-                "cannot run Graphviz's `dot` ({e}): install it (`apt-get install graphviz`), or \
-                 use `--format dot` and render the DOT elsewhere"
-            ))
-        })?;
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(dot.as_bytes())
-        .map_err(|e| AppError::Run(format!("cannot write to dot: {e}")))?;
-    let output = child
-        .wait_with_output()
-        .map_err(|e| AppError::Run(format!("dot failed: {e}")))?;
-    if !output.status.success() {
-        return Err(AppError::Run(format!(
-            "dot -Tsvg failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    crate::process::run("dot", &["-Tsvg"], None, Some(dot.as_bytes())).map_err(|failure| {
+        failure.into_error(
+            "install Graphviz (`apt-get install graphviz`), or use `--format dot` and render the \
+             DOT elsewhere",
+        )
+    })
 }

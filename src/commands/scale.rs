@@ -2,9 +2,9 @@
 //! One rank runs in this process, as `hpcsub run` does; more ranks run under `mpirun`. If a
 //! configuration fails, the rows measured before it are kept and shown.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::Command;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -93,14 +93,14 @@ fn mpi_launcher() -> Result<Vec<&'static str>, String> {
             "this hpcsub was built without MPI (`cargo build --release --features mpi`)".into(),
         );
     }
-    match Command::new("mpirun").arg("--version").output() {
+    match crate::process::run("mpirun", &["--version"], None, None) {
         // Open MPI binds each rank to one core by default, which would serialise its threads,
         // and refuses more ranks than slots.
-        Ok(output) if String::from_utf8_lossy(&output.stdout).contains("Open MPI") => {
+        Ok(version) if version.contains("Open MPI") => {
             Ok(vec!["mpirun", "--oversubscribe", "--bind-to", "none"])
         }
-        Ok(output) if output.status.success() => Ok(vec!["mpirun"]),
-        _ => Err("`mpirun` is not on PATH (Debian: `apt-get install openmpi-bin`)".into()),
+        Ok(_) => Ok(vec!["mpirun"]),
+        Err(_) => Err("`mpirun` is not on PATH (Debian: `apt-get install openmpi-bin`)".into()),
     }
 }
 
@@ -151,28 +151,18 @@ fn run_in_process(args: &Args, threads: usize) -> Result<Timed, AppError> {
 }
 
 fn run_under_mpirun(launcher: &[&str], args: &Args, config: Config) -> Result<Timed, AppError> {
-    let mut command = Command::new(launcher[0]);
-    command
-        .args(&launcher[1..])
-        .args(["-n", &config.ranks.to_string()])
-        .arg(crate::submit::this_binary()?)
-        .args(["run", "--json", "--quiet", "--threads"])
-        .arg(config.threads.to_string())
-        .arg(&args.job);
+    let mut arguments: Vec<OsString> = launcher[1..].iter().map(OsString::from).collect();
+    arguments.extend(["-n".into(), config.ranks.to_string().into()]);
+    arguments.push(crate::submit::this_binary()?.into());
+    arguments.extend(["run", "--json", "--quiet", "--threads"].map(OsString::from));
+    arguments.push(config.threads.to_string().into());
+    arguments.push(args.job.clone().into());
     if let Some(samples) = &args.samples {
-        command.args(["--samples", samples]);
+        arguments.extend(["--samples".into(), samples.into()]);
     }
-    let output = command
-        .output()
-        .map_err(|e| AppError::Run(format!("cannot run mpirun: {e}")))?;
-    if !output.status.success() {
-        return Err(AppError::Run(format!(
-            "mpirun -n {} failed: {}",
-            config.ranks,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = crate::process::run(launcher[0], &arguments, None, None).map_err(|failure| {
+        failure.into_error("install Open MPI (`apt-get install openmpi-bin`)")
+    })?;
     let no_report = |e: serde_json::Error| {
         AppError::Run(format!(
             "mpirun -n {} printed no report ({e}): {}",

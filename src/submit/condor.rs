@@ -9,14 +9,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::backend::{Backend, File, RenderInput};
-use super::process;
 use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
+use crate::process;
 use crate::run_dir::RunDir;
 use crate::run_dir::manifest::{Piece, Scheduler, Submission, parse_ranges, ranges};
 use crate::spec::CONDOR_SLICE_ATTRIBUTE;
 
 pub struct Condor;
+
+/// What to do when an HTCondor command is not there.
+const NOT_INSTALLED: &str = "is HTCondor installed here? With `--dry-run`, hpcsub writes the \
+                             run directory and prints the commands instead";
 
 /// The job event log of every node job of the run.
 pub const EVENT_LOG: &str = "condor.log";
@@ -237,8 +241,8 @@ impl Backend for Condor {
             ..Submission::default()
         });
         run.save_manifest()?;
-        let submitted = process::run(&run.path, "condor_submit_dag", &[&dag])
-            .map_err(|failure| failure.into_error("HTCondor"))
+        let submitted = process::run("condor_submit_dag", &[&dag], Some(&run.path), None)
+            .map_err(|failure| failure.into_error(NOT_INSTALLED))
             .and_then(|output| {
                 submitted_cluster(&output).ok_or_else(|| {
                     AppError::Run(format!(
@@ -299,9 +303,9 @@ impl Backend for Condor {
     fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
         let ids = run.manifest.job_ids();
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-        process::run(&run.path, "condor_rm", &args)
+        process::run("condor_rm", &args, Some(&run.path), None)
             .map(|_| ())
-            .map_err(|failure| failure.into_error("HTCondor"))
+            .map_err(|failure| failure.into_error(NOT_INSTALLED))
     }
 }
 

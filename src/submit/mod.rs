@@ -4,7 +4,6 @@
 
 pub mod backend;
 pub mod condor;
-pub mod process;
 pub mod queue;
 pub mod slurm;
 pub mod survey;

@@ -9,14 +9,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::backend::{Backend, File, RenderInput};
-use super::process;
 use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
+use crate::process;
 use crate::run_dir::manifest::{Piece, Scheduler, Submission, ranges};
 use crate::run_dir::{JOB_FILE, RESULT_FILE, RunDir};
 use crate::spec::{JobSpec, SlurmMode};
 
 pub struct Slurm;
+
+/// What to do when a Slurm command is not there.
+const NOT_INSTALLED: &str = "is Slurm installed here? With `--dry-run`, hpcsub writes the run \
+                             directory and prints the commands instead";
 
 /// Slurm's default MaxArraySize, for dry runs (a real submission asks the cluster).
 const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
@@ -199,8 +203,8 @@ impl Slurm {
         let args: Vec<&str> = std::iter::once("--parsable")
             .chain(args.iter().map(String::as_str))
             .collect();
-        let output = process::run(&run.path, "sbatch", &args)
-            .map_err(|failure| failure.into_error("Slurm"))?;
+        let output = process::run("sbatch", &args, Some(&run.path), None)
+            .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         parse_sbatch_parsable(&output).ok_or_else(|| {
             AppError::Run(format!(
                 "sbatch printed no job id (expected `ID` or `ID;CLUSTER`): {output:?}"
@@ -221,8 +225,8 @@ impl Slurm {
             })?;
             return Ok(());
         }
-        let config = process::run(&run.path, "scontrol", &["show", "config"])
-            .map_err(|failure| failure.into_error("Slurm"))?;
+        let config = process::run("scontrol", &["show", "config"], Some(&run.path), None)
+            .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
         let mut ids = Vec::new();
         for (offset, args) in array_arguments(run, slices, max_array_size) {
@@ -296,11 +300,8 @@ impl Backend for Slurm {
             });
         }
         let list = ids.join(",");
-        let entries = match process::run(
-            &run.path,
-            "squeue",
-            &["-h", "-r", "-o", "%i %T", "-j", &list],
-        ) {
+        let args = ["-h", "-r", "-o", "%i %T", "-j", &list];
+        let entries = match process::run("squeue", &args, Some(&run.path), None) {
             Ok(output) => parse_squeue(&output)
                 .into_iter()
                 .map(|mut entry| {
@@ -314,7 +315,7 @@ impl Backend for Slurm {
             Err(failure) if failure.started && failure.stderr.contains("Invalid job id") => {
                 Vec::new()
             }
-            Err(failure) => return Err(failure.into_error("Slurm")),
+            Err(failure) => return Err(failure.into_error(NOT_INSTALLED)),
         };
         let ended = !entries.iter().any(|e| waited.contains(&e.job_id));
         Ok(Poll { entries, ended })
@@ -323,9 +324,9 @@ impl Backend for Slurm {
     fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
         let ids = run.manifest.job_ids();
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-        process::run(&run.path, "scancel", &args)
+        process::run("scancel", &args, Some(&run.path), None)
             .map(|_| ())
-            .map_err(|failure| failure.into_error("Slurm"))
+            .map_err(|failure| failure.into_error(NOT_INSTALLED))
     }
 }
 

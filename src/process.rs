@@ -1,0 +1,148 @@
+//! The one place hpcsub starts a program of someone else's (a scheduler's command, `mpirun`,
+//! Graphviz's `dot`) and waits for it: the exit status is checked, and stderr is kept for the
+//! message. Command tasks are the exception, with process groups and timeouts of their own
+//! (`executor::command`).
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::diagnostic::AppError;
+
+/// A program that could not be started or did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The command as the user would type it.
+    pub command: String,
+    /// Its exit code, or `None` if it could not be started or was killed.
+    pub code: Option<i32>,
+    /// Its stderr (or why it could not be started), trimmed.
+    pub stderr: String,
+    pub started: bool,
+}
+
+impl Failure {
+    /// The message for people; `if_missing` says what to do when the program is not there.
+    pub fn message(&self, if_missing: &str) -> String {
+        if self.started {
+            format!(
+                "`{}` failed ({}): {}",
+                self.command,
+                self.code
+                    .map_or("killed by a signal".to_string(), |c| format!(
+                        "exit code {c}"
+                    )),
+                if self.stderr.is_empty() {
+                    "it printed nothing on stderr"
+                } else {
+                    &self.stderr
+                }
+            )
+        } else {
+            format!(
+                "cannot run `{}` ({}): {if_missing}",
+                self.command, self.stderr
+            )
+        }
+    }
+
+    pub fn into_error(self, if_missing: &str) -> AppError {
+        AppError::Run(self.message(if_missing))
+    }
+}
+
+/// Runs `program args...` (in `dir`, with `stdin` as its standard input if given); its stdout,
+/// trimmed, if it exited 0.
+pub fn run<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    dir: Option<&Path>,
+    stdin: Option<&[u8]>,
+) -> Result<String, Failure> {
+    let command_line = std::iter::once(program.to_string())
+        .chain(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
+    let failure = |code, stderr: String, started| Failure {
+        command: command_line.clone(),
+        code,
+        stderr: stderr.trim().to_string(),
+        started,
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| failure(None, e.to_string(), false))?;
+    // The input is written from another thread, so a program that answers before it has read
+    // everything cannot block on a full pipe.
+    let output = std::thread::scope(|scope| {
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            scope.spawn(move || {
+                let _ = pipe.write_all(input);
+            });
+        }
+        child.wait_with_output()
+    })
+    .map_err(|e| failure(None, e.to_string(), true))?;
+    if !output.status.success() {
+        return Err(failure(
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            true,
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_command_keeps_its_exit_code_and_stderr() {
+        let failure = run("sh", &["-c", "echo nope >&2; exit 3"], None, None).unwrap_err();
+        assert_eq!(failure.code, Some(3));
+        assert_eq!(failure.stderr, "nope");
+        assert!(failure.message("").contains("exit code 3): nope"));
+    }
+
+    #[test]
+    fn a_missing_program_says_what_to_do() {
+        let failure = run("hpcsub-no-such-program", &[] as &[&str], None, None).unwrap_err();
+        assert!(!failure.started);
+        assert!(failure.message("install it").ends_with(": install it"));
+    }
+
+    #[test]
+    fn stdout_of_a_successful_command_with_its_input() {
+        assert_eq!(run("echo", &["hi"], None, None).unwrap(), "hi");
+        let big = "x".repeat(1 << 20);
+        let echoed = run(
+            "cat",
+            &[] as &[&str],
+            Some(Path::new("/")),
+            Some(big.as_bytes()),
+        );
+        assert_eq!(
+            echoed.unwrap().len(),
+            1 << 20,
+            "a large input does not deadlock"
+        );
+    }
+}
