@@ -9,7 +9,7 @@ use crate::kernel::{Isa, Kernel};
 use crate::progress::WaitProgress;
 use crate::reduce::task_results::summarize;
 use crate::report::{RunReport, Spread, Submitted, TaskReport};
-use crate::run_dir::parts::{self, Collected};
+use crate::run_dir::parts::{self, Collected, PartsSeen};
 use crate::run_dir::{PARTS_DIGEST_KEY, RESULT_FILE, RunDir};
 use crate::spec::SlurmMode;
 use crate::submit::queue::QueueEntry;
@@ -71,7 +71,7 @@ pub struct Incomplete {
 }
 
 impl Incomplete {
-    fn new(run: &RunDir, survey: &Survey) -> Incomplete {
+    fn new(run: &RunDir, survey: &Survey, seen: Option<&PartsSeen>) -> Incomplete {
         let problems: Vec<Problem> = survey
             .slices
             .iter()
@@ -89,19 +89,18 @@ impl Incomplete {
                     .collect(),
             })
             .collect();
-        let with = |keep: &dyn Fn(&Problem) -> bool| -> Vec<u32> {
-            problems
-                .iter()
-                .filter(|p| keep(p))
-                .map(|p| p.slice)
-                .collect()
-        };
         Incomplete {
             run_dir: run.path.display().to_string(),
             job_ids: run.manifest.job_ids(),
             slices: run.slices(),
-            missing: with(&|p| p.state == SliceState::Missing),
-            corrupt: with(&|p| p.problem.starts_with("failed: corrupt")),
+            missing: problems
+                .iter()
+                .filter(|p| p.state == SliceState::Missing)
+                .map(|p| p.slice)
+                .collect(),
+            corrupt: seen.map_or_else(Vec::new, |s| {
+                s.corrupt.iter().map(|(slice, _)| *slice).collect()
+            }),
             problems,
         }
     }
@@ -181,7 +180,11 @@ pub fn gather(run: &RunDir, queue: &[QueueEntry]) -> Result<Gathered, AppError> 
                     .is_some_and(|p| p.failed_tasks.contains_key(&s.slice)))
     });
     if !only_tasks_failed {
-        return Ok(Gathered::Incomplete(Incomplete::new(run, &survey)));
+        return Ok(Gathered::Incomplete(Incomplete::new(
+            run,
+            &survey,
+            seen.as_ref(),
+        )));
     }
     let submitted = submitted(run, collected.as_ref());
     let spec = &run.spec;

@@ -97,7 +97,7 @@ impl Survey {
 /// Why a slice with no part is not in the queue either.
 fn missing_reason(manifest: &Manifest) -> String {
     match manifest.submissions.last() {
-        None => "never submitted (a dry run)".into(),
+        None => "not submitted yet: the run was prepared with --dry-run".into(),
         Some(s) if s.failed.is_some() => format!(
             "its submission failed: {}",
             s.failed.as_deref().unwrap_or_default()
@@ -327,7 +327,7 @@ mod tests {
         let survey = survey(&m, Some(&parts(&[])), &ResultSeen::Absent, &[]);
         assert_eq!(
             survey.slices[0].reason.as_deref(),
-            Some("never submitted (a dry run)")
+            Some("not submitted yet: the run was prepared with --dry-run")
         );
     }
 }
