@@ -34,6 +34,9 @@ pub struct StatusReport {
     /// Gather jobs still in the queue, by state.
     gather_queued: BTreeMap<String, usize>,
     result: ResultState,
+    /// Why the latest submission stopped before every job was submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submission_failed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue_error: Option<String>,
 }
@@ -99,6 +102,11 @@ impl Outcome for StatusReport {
                 self.run_dir
             ));
         }
+        if let Some(failure) = &self.submission_failed {
+            text.push_str(&format!(
+                "warning: the latest submission stopped before every job was submitted: {failure}\n"
+            ));
+        }
         if let Some(error) = &self.queue_error {
             text.push_str(&format!("warning: {error}\n"));
         }
@@ -127,6 +135,11 @@ pub fn status(args: &Args) -> Result<StatusReport, AppError> {
             .collect(),
         gather_queued: survey.gather_queued.clone(),
         result: survey.result,
+        submission_failed: run
+            .manifest
+            .submissions
+            .last()
+            .and_then(|s| s.failed.clone()),
         queue_error,
     })
 }

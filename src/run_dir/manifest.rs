@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::spec::SlurmMode;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-const FORMAT: u32 = 1;
+/// The manifest format this hpcsub writes and reads.
+pub const FORMAT: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -72,34 +73,6 @@ pub struct Piece {
 }
 
 impl Manifest {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        job: &str,
-        job_hash: &str,
-        scheduler: Scheduler,
-        mode: SlurmMode,
-        slices: u32,
-        threads_per_slice: usize,
-        workdir: PathBuf,
-        binary: PathBuf,
-        created: String,
-    ) -> Manifest {
-        Manifest {
-            format: FORMAT,
-            hpcsub: env!("CARGO_PKG_VERSION").to_string(),
-            job: job.to_string(),
-            job_hash: job_hash.to_string(),
-            scheduler,
-            mode,
-            slices,
-            threads_per_slice,
-            workdir,
-            binary,
-            created,
-            submissions: Vec::new(),
-        }
-    }
-
     pub fn is_current_format(&self) -> bool {
         self.format == FORMAT
     }
@@ -181,22 +154,31 @@ pub fn ranges(indices: &[u32]) -> String {
     parts.join(",")
 }
 
+/// A manifest of `slices` slices, not yet submitted, for the tests of what reads manifests.
+#[cfg(test)]
+pub fn unsubmitted(slices: u32) -> Manifest {
+    Manifest {
+        format: FORMAT,
+        hpcsub: "test".into(),
+        job: "q".into(),
+        job_hash: "abc".into(),
+        scheduler: Scheduler::Slurm,
+        mode: SlurmMode::Array,
+        slices,
+        threads_per_slice: 1,
+        workdir: PathBuf::from("/w"),
+        binary: PathBuf::from("/b"),
+        created: "20261124T113500Z".into(),
+        submissions: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
-        let mut m = Manifest::new(
-            "q",
-            "abc",
-            Scheduler::Slurm,
-            SlurmMode::Array,
-            5,
-            1,
-            PathBuf::from("/w"),
-            PathBuf::from("/b"),
-            "20261124T113500Z".into(),
-        );
+        let mut m = unsubmitted(5);
         m.submissions.push(Submission {
             slices: "0-4".into(),
             pieces: vec![

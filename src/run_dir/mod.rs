@@ -59,7 +59,7 @@ impl RunDir {
         path: &Path,
         spec: &JobSpec,
         source: &str,
-        manifest: impl FnOnce(&Path, &str) -> Manifest,
+        manifest: impl FnOnce(&str) -> Manifest,
     ) -> Result<RunDir, AppError> {
         let created_here = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| io_error("create", path, e))?;
@@ -85,7 +85,7 @@ impl RunDir {
             })?;
         let job_hash = hash(source);
         let run_dir = RunDir {
-            manifest: manifest(&path, &job_hash),
+            manifest: manifest(&job_hash),
             path,
             spec: spec.clone(),
             job_hash,

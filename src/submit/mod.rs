@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::diagnostic::AppError;
 use crate::plan::JobPlan;
-use crate::run_dir::manifest::Manifest;
 pub use crate::run_dir::manifest::Scheduler;
+use crate::run_dir::manifest::{self, Manifest};
 use crate::run_dir::parts::PartsSeen;
 use crate::run_dir::{PLAN_FILE, RunDir};
 use crate::spec::{JobSpec, SlurmMode};
@@ -46,18 +46,21 @@ pub fn prepare(request: &Request) -> Result<RunDir, AppError> {
     let binary = this_binary()?;
     let workdir = std::env::current_dir()
         .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?;
-    let run_dir = RunDir::create(request.run_dir, request.spec, request.source, |_, hash| {
-        Manifest::new(
-            &request.spec.name,
-            hash,
-            request.scheduler,
-            request.mode,
-            request.spec.split.slices,
-            request.threads_per_slice,
+    let run_dir = RunDir::create(request.run_dir, request.spec, request.source, |job_hash| {
+        Manifest {
+            format: manifest::FORMAT,
+            hpcsub: env!("CARGO_PKG_VERSION").to_string(),
+            job: request.spec.name.clone(),
+            job_hash: job_hash.to_string(),
+            scheduler: request.scheduler,
+            mode: request.mode,
+            slices: request.spec.split.slices,
+            threads_per_slice: request.threads_per_slice,
             workdir,
             binary,
-            crate::run_dir::now_utc(),
-        )
+            created: crate::run_dir::now_utc(),
+            submissions: Vec::new(),
+        }
     })?;
     let written = (|| {
         run_dir.write(

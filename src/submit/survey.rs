@@ -221,23 +221,11 @@ pub fn survey(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::run_dir::manifest::{Piece, Scheduler, Submission};
+    use crate::run_dir::manifest::{Piece, Submission};
 
     fn manifest(slices: u32) -> Manifest {
-        let mut m = Manifest::new(
-            "q",
-            "h",
-            Scheduler::Slurm,
-            SlurmMode::Array,
-            slices,
-            1,
-            PathBuf::from("/w"),
-            PathBuf::from("/b"),
-            "t".into(),
-        );
+        let mut m = crate::run_dir::manifest::unsubmitted(slices);
         m.submissions.push(Submission {
             slices: format!("0-{}", slices - 1),
             pieces: vec![Piece {
