@@ -22,7 +22,7 @@ pub struct Args {
 pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
     let mut run = RunDir::open(&args.run_dir)?;
     let collected = submitted::collect(&run);
-    let seen = collected.as_ref().map(|c| c.seen(run.slices()));
+    let seen = collected.as_ref().map(|c| c.seen(&run));
     let (queue, note) = submitted::queue_or_note(&run);
     if let Some(note) = note {
         return Err(AppError::Run(format!(

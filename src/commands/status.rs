@@ -117,7 +117,7 @@ impl Outcome for StatusReport {
 pub fn status(args: &Args) -> Result<StatusReport, AppError> {
     let run = RunDir::open(&args.run_dir)?;
     let collected = submitted::collect(&run);
-    let seen = collected.as_ref().map(|c| c.seen(run.slices()));
+    let seen = collected.as_ref().map(|c| c.seen(&run));
     let (queue, queue_error) = submitted::queue_or_note(&run);
     let survey = crate::submit::survey(&run, seen.as_ref(), &queue);
     Ok(StatusReport {

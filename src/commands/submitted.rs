@@ -41,7 +41,7 @@ pub fn queue_or_note(run: &RunDir) -> (Vec<QueueEntry>, Option<String>) {
 }
 
 fn submitted(run: &RunDir, collected: Option<&Collected>) -> Submitted {
-    let seen = collected.map(|c| c.seen(run.slices()));
+    let seen = collected.map(|c| c.seen(run));
     Submitted {
         run_dir: run.path.display().to_string(),
         job_ids: run.manifest.job_ids(),
@@ -170,7 +170,7 @@ impl Outcome for Gathered {
 /// tasks that succeeded and which failed.
 pub fn gather(run: &RunDir, queue: &[QueueEntry]) -> Result<Gathered, AppError> {
     let collected = collect(run);
-    let seen = collected.as_ref().map(|c| c.seen(run.slices()));
+    let seen = collected.as_ref().map(|c| c.seen(run));
     let survey = crate::submit::survey(run, seen.as_ref(), queue);
     let only_tasks_failed = survey.slices.iter().all(|s| {
         s.state == SliceState::Done
@@ -261,7 +261,7 @@ pub fn wait_and_gather(
     let progress = WaitProgress::new(run.slices(), !global.quiet);
     crate::submit::wait(run, waited, |queue| {
         if progress.is_visible() {
-            let seen = collect(run).map(|c| c.seen(run.slices()));
+            let seen = collect(run).map(|c| c.seen(run));
             let survey = crate::submit::survey(run, seen.as_ref(), queue);
             progress.show(
                 survey.count(&SliceState::Done),

@@ -13,10 +13,9 @@ use std::sync::{Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use serde_json::Number;
 
 use crate::progress::TaskProgress;
-use crate::reduce::task_results::{TaskOutcome, parse_output};
+use crate::reduce::task_results::{TaskOutcome, TaskValue, parse_output};
 use crate::spec::TasksSpec;
 
 /// Where tasks run and leave their logs.
@@ -27,8 +26,9 @@ pub struct TaskContext<'a> {
     pub logs: &'a Path,
 }
 
-/// Only the tail of a task's stdout is read for its result.
-const OUTPUT_TAIL_BYTES: u64 = 64 * 1024;
+/// Only the tail of a task's stdout is read for its result: enough for a JSON line holding a
+/// histogram of some hundred thousand bins.
+const OUTPUT_TAIL_BYTES: u64 = 8 << 20;
 
 /// The process groups of the tasks running now, for the Ctrl-C / SIGTERM handler.
 static RUNNING_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -169,7 +169,7 @@ fn attempt(
     task: u64,
     out: &Path,
     err: &Path,
-) -> Result<IndexMap<String, Number>, String> {
+) -> Result<IndexMap<String, TaskValue>, String> {
     let tasks = context.tasks;
     let log_error = |path: &Path, e: std::io::Error| format!("cannot open {}: {e}", path.display());
     let stdout = File::create(out).map_err(|e| log_error(out, e))?;

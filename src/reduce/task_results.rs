@@ -1,7 +1,8 @@
 //! Outcomes of command tasks and their reduction. Every outcome reaches the reduce (from threads,
 //! MPI ranks or part files) and is reduced in task-id order with exact sums, so the result does
 //! not depend on how the tasks were split. Integers stay integers: their sums are exact in
-//! 128-bit arithmetic.
+//! 128-bit arithmetic. A key holds a number, an array of numbers (reduced element by element)
+//! or a histogram (counts summed when the edges are identical).
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,10 @@ use crate::spec::{ResultKind, Statistic};
 pub struct TaskOutcome {
     pub task: u64,
     pub attempts: u32,
-    /// `result: number`: the number; `result: json`: one entry per key; `result: none`: empty.
+    /// `result: number`: the number; `result: json`: one entry per (dotted) key; `result: none`:
+    /// empty.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub values: IndexMap<String, Number>,
+    pub values: IndexMap<String, TaskValue>,
     /// Why the task failed; `None` if it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -33,8 +35,54 @@ pub struct TaskOutcome {
 /// The key under which `result: number` keeps its one value.
 pub const NUMBER_KEY: &str = "value";
 
+/// One value a task reported under one key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TaskValue {
+    Number(Number),
+    Array(Vec<Number>),
+    Histogram(HistogramValue),
+}
+
+/// `{"edges": [...], "counts": [...]}`: `counts[i]` values fell in `[edges[i], edges[i+1])`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramValue {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+/// What every task must agree on for one key: its kind, and an array's length or a histogram's
+/// edges.
+#[derive(Clone, Debug, PartialEq)]
+enum Shape<'a> {
+    Number,
+    Array(usize),
+    Histogram(&'a [f64]),
+}
+
+impl TaskValue {
+    fn shape(&self) -> Shape<'_> {
+        match self {
+            TaskValue::Number(_) => Shape::Number,
+            TaskValue::Array(values) => Shape::Array(values.len()),
+            TaskValue::Histogram(h) => Shape::Histogram(&h.edges),
+        }
+    }
+}
+
+impl Shape<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Shape::Number => "a number".into(),
+            Shape::Array(len) => format!("an array of {len} numbers"),
+            Shape::Histogram(edges) => format!("a histogram of {} bins", edges.len().saturating_sub(1)),
+        }
+    }
+}
+
 /// Reads a task's standard output as `kind` says: the last non-empty line holds the result.
-pub fn parse_output(kind: ResultKind, stdout: &str) -> Result<IndexMap<String, Number>, String> {
+pub fn parse_output(kind: ResultKind, stdout: &str) -> Result<IndexMap<String, TaskValue>, String> {
     if kind == ResultKind::None {
         return Ok(IndexMap::new());
     }
@@ -50,24 +98,80 @@ pub fn parse_output(kind: ResultKind, stdout: &str) -> Result<IndexMap<String, N
             let number = parse_number(line).ok_or_else(|| {
                 format!("the last line of its stdout, `{shown}`, is not a finite number")
             })?;
-            Ok(IndexMap::from([(NUMBER_KEY.to_string(), number)]))
+            Ok(IndexMap::from([(
+                NUMBER_KEY.to_string(),
+                TaskValue::Number(number),
+            )]))
         }
         ResultKind::Json => {
             let object: Map<String, Value> = serde_json::from_str(line).map_err(|e| {
                 format!("the last line of its stdout, `{shown}`, is not a JSON object: {e}")
             })?;
-            object
-                .into_iter()
-                .map(|(key, value)| match value {
-                    Value::Number(n) => Ok((key, n)),
-                    other => Err(format!(
-                        "key `{key}` of its JSON result is {other}, not a number"
-                    )),
-                })
-                .collect()
+            let mut values = IndexMap::new();
+            flatten("", object, &mut values)?;
+            Ok(values)
         }
         ResultKind::None => unreachable!("handled above"),
     }
+}
+
+/// The values of a JSON result under dotted keys: nested objects give `outer.inner`, an object
+/// of exactly `edges` and `counts` is a histogram.
+fn flatten(
+    prefix: &str,
+    object: Map<String, Value>,
+    values: &mut IndexMap<String, TaskValue>,
+) -> Result<(), String> {
+    for (key, value) in object {
+        let key = format!("{prefix}{key}");
+        let value = match value {
+            Value::Number(n) => TaskValue::Number(n),
+            Value::Array(items) => TaskValue::Array(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| match item {
+                        Value::Number(n) => Ok(n),
+                        other => Err(format!("element {i} of key `{key}` is {other}, not a number")),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(inner) if is_histogram(&inner) => {
+                TaskValue::Histogram(histogram(&key, Value::Object(inner))?)
+            }
+            Value::Object(inner) => {
+                flatten(&format!("{key}."), inner, values)?;
+                continue;
+            }
+            other => return Err(format!("key `{key}` of its JSON result is {other}, not a number")),
+        };
+        values.insert(key, value);
+    }
+    Ok(())
+}
+
+fn is_histogram(object: &Map<String, Value>) -> bool {
+    object.len() == 2 && object.contains_key("edges") && object.contains_key("counts")
+}
+
+fn histogram(key: &str, value: Value) -> Result<HistogramValue, String> {
+    let h: HistogramValue = serde_json::from_value(value).map_err(|e| {
+        format!("key `{key}` is not a histogram (edges: numbers, counts: whole numbers): {e}")
+    })?;
+    if h.edges.len() != h.counts.len() + 1 {
+        return Err(format!(
+            "the histogram `{key}` has {} edges for {} counts; it needs one edge more than counts",
+            h.edges.len(),
+            h.counts.len()
+        ));
+    }
+    if !h.edges.windows(2).all(|pair| pair[0] < pair[1]) || h.edges.iter().any(|e| !e.is_finite())
+    {
+        return Err(format!(
+            "the edges of the histogram `{key}` must be finite and increase"
+        ));
+    }
+    Ok(h)
 }
 
 /// An integer if the text is one, else a finite double.
@@ -175,7 +279,114 @@ pub struct TaskSummary {
     pub failed: Vec<TaskOutcome>,
 }
 
-/// Reduces outcomes (in any order) in task-id order.
+/// The reduction of one key over the tasks that reported it.
+enum KeyReduce {
+    Number(KeyStats),
+    /// One reduction per element.
+    Array(Vec<KeyStats>),
+    Histogram {
+        edges: Vec<f64>,
+        counts: Vec<u64>,
+        tasks: u64,
+    },
+}
+
+impl KeyReduce {
+    fn new(value: &TaskValue) -> KeyReduce {
+        match value {
+            TaskValue::Number(_) => KeyReduce::Number(KeyStats::new()),
+            TaskValue::Array(values) => {
+                KeyReduce::Array(values.iter().map(|_| KeyStats::new()).collect())
+            }
+            TaskValue::Histogram(h) => KeyReduce::Histogram {
+                edges: h.edges.clone(),
+                counts: vec![0; h.counts.len()],
+                tasks: 0,
+            },
+        }
+    }
+
+    /// Adds a value of the same shape, whose counts do not overflow.
+    fn add(&mut self, value: &TaskValue) {
+        match (self, value) {
+            (KeyReduce::Number(stats), TaskValue::Number(n)) => stats.add(n),
+            (KeyReduce::Array(stats), TaskValue::Array(values)) => {
+                for (stats, n) in stats.iter_mut().zip(values) {
+                    stats.add(n);
+                }
+            }
+            (KeyReduce::Histogram { counts, tasks, .. }, TaskValue::Histogram(h)) => {
+                for (total, count) in counts.iter_mut().zip(&h.counts) {
+                    *total += count;
+                }
+                *tasks += 1;
+            }
+            _ => unreachable!("shapes are checked before adding"),
+        }
+    }
+
+    fn json(&self, statistics: &[Statistic]) -> Value {
+        match self {
+            KeyReduce::Number(stats) => Value::Object(stats.json(statistics)),
+            KeyReduce::Array(stats) => {
+                let per_element: Vec<Map<String, Value>> =
+                    stats.iter().map(|s| s.json(statistics)).collect();
+                let count = stats.first().map_or(0, |s| s.exact.count);
+                let mut out = Map::new();
+                out.insert("count".into(), json!(count));
+                for statistic in statistics.iter().filter(|s| **s != Statistic::Count) {
+                    let name = statistic.name();
+                    out.insert(
+                        name.into(),
+                        per_element.iter().map(|m| m[name].clone()).collect(),
+                    );
+                }
+                Value::Object(out)
+            }
+            KeyReduce::Histogram {
+                edges,
+                counts,
+                tasks,
+            } => json!({"count": tasks, "edges": edges, "counts": counts}),
+        }
+    }
+}
+
+/// Why `outcome` cannot be reduced with the tasks before it: a key of another shape than the
+/// first task (by id) that reported it.
+fn shape_mismatch<'a>(
+    outcome: &'a TaskOutcome,
+    first: &mut IndexMap<&'a str, (u64, Shape<'a>)>,
+) -> Option<String> {
+    for (key, value) in &outcome.values {
+        match first.get(key.as_str()) {
+            Some((task, shape)) if *shape != value.shape() => {
+                return Some(match (shape, value.shape()) {
+                    (Shape::Histogram(theirs), Shape::Histogram(ours)) => format!(
+                        "the histogram `{key}` has edges {}, but task {task}'s has {}; counts are \
+                         summed only over identical edges",
+                        shown_edges(ours),
+                        shown_edges(theirs)
+                    ),
+                    (shape, ours) => format!(
+                        "key `{key}` is {}, but task {task}'s is {}",
+                        ours.describe(),
+                        shape.describe()
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => {
+                first.insert(key, (outcome.task, value.shape()));
+            }
+        }
+    }
+    None
+}
+
+/// Reduces outcomes (in any order) in task-id order. A task whose value under some key has
+/// another shape than the first task's that reported the key is failed here, with that reason,
+/// and none of its values is reduced.
 pub fn summarize(
     outcomes: &[TaskOutcome],
     kind: ResultKind,
@@ -183,7 +394,8 @@ pub fn summarize(
 ) -> TaskSummary {
     let mut sorted: Vec<&TaskOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.task);
-    let mut keys: IndexMap<&str, KeyStats> = IndexMap::new();
+    let mut shapes: IndexMap<&str, (u64, Shape)> = IndexMap::new();
+    let mut keys: IndexMap<&str, KeyReduce> = IndexMap::new();
     let mut failed = Vec::new();
     let mut succeeded = 0;
     for outcome in sorted {
@@ -191,28 +403,64 @@ pub fn summarize(
             failed.push(outcome.clone());
             continue;
         }
+        let mut candidate = shapes.clone();
+        let problem = shape_mismatch(outcome, &mut candidate).or_else(|| {
+            // Overflowing histogram counts fail the task too, before any of it is added.
+            outcome
+                .values
+                .iter()
+                .find(|(key, value)| overflows(keys.get(key.as_str()), value))
+                .map(|(key, _)| format!("the counts of histogram `{key}` overflow the sum"))
+        });
+        if let Some(reason) = problem {
+            let mut outcome = outcome.clone();
+            outcome.failure = Some(reason);
+            failed.push(outcome);
+            continue;
+        }
+        shapes = candidate;
         succeeded += 1;
         for (key, value) in &outcome.values {
             keys.entry(key.as_str())
-                .or_insert_with(KeyStats::new)
+                .or_insert_with(|| KeyReduce::new(value))
                 .add(value);
         }
     }
     let result = match kind {
         ResultKind::None => Map::from_iter([("count".to_string(), json!(succeeded))]),
         ResultKind::Number => match keys.get(NUMBER_KEY) {
-            Some(stats) => stats.json(statistics),
-            None => KeyStats::new().json(statistics),
+            Some(KeyReduce::Number(stats)) => stats.json(statistics),
+            _ => KeyStats::new().json(statistics),
         },
         ResultKind::Json => keys
             .iter()
-            .map(|(key, stats)| (key.to_string(), Value::Object(stats.json(statistics))))
+            .map(|(key, reduce)| (key.to_string(), reduce.json(statistics)))
             .collect(),
     };
     TaskSummary {
         result,
         succeeded,
         failed,
+    }
+}
+
+/// Edges for a message: all of a short list, else its ends.
+fn shown_edges(edges: &[f64]) -> String {
+    let text = |e: &[f64]| e.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
+    match edges.len() {
+        0..=6 => format!("[{}]", text(edges)),
+        n => format!("[{}, ..., {}] ({n} edges)", text(&edges[..3]), text(&edges[n - 2..])),
+    }
+}
+
+/// Whether adding `value` to `reduce` would overflow a histogram's counts.
+fn overflows(reduce: Option<&KeyReduce>, value: &TaskValue) -> bool {
+    match (reduce, value) {
+        (Some(KeyReduce::Histogram { counts, .. }), TaskValue::Histogram(h)) => counts
+            .iter()
+            .zip(&h.counts)
+            .any(|(total, count)| total.checked_add(*count).is_none()),
+        _ => false,
     }
 }
 
@@ -243,7 +491,7 @@ mod tests {
             attempts: 1,
             values: values
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
+                .map(|(k, v)| (k.to_string(), TaskValue::Number(v.clone())))
                 .collect(),
             failure: None,
             log: String::new(),
@@ -259,9 +507,9 @@ mod tests {
     #[test]
     fn number_output_reads_the_last_non_empty_line() {
         let values = parse_output(ResultKind::Number, "starting\n42\n\n  \n").unwrap();
-        assert_eq!(values[NUMBER_KEY], Number::from(42));
+        assert_eq!(values[NUMBER_KEY], TaskValue::Number(Number::from(42)));
         let values = parse_output(ResultKind::Number, "2.5e-3\n").unwrap();
-        assert_eq!(values[NUMBER_KEY].as_f64(), Some(2.5e-3));
+        assert_eq!(values[NUMBER_KEY], TaskValue::Number(number("2.5e-3")));
         assert!(
             parse_output(ResultKind::Number, "")
                 .unwrap_err()
@@ -333,6 +581,80 @@ mod tests {
         // 0.1 + 0.2 + 0.3 summed exactly, then rounded once.
         assert_eq!(summary.result["sum"], json!(0.6));
         assert_eq!(summary.result["min"], json!(-1e16));
+    }
+
+    fn json_outcome(task: u64, line: &str) -> TaskOutcome {
+        TaskOutcome {
+            values: parse_output(ResultKind::Json, line).unwrap(),
+            ..outcome(task, &[])
+        }
+    }
+
+    #[test]
+    fn nested_objects_give_dotted_keys_and_arrays_and_histograms_are_values() {
+        let values = parse_output(
+            ResultKind::Json,
+            r#"{"a": {"b": 1, "c": [1, 2.5]}, "h": {"edges": [0, 1, 2], "counts": [3, 4]}}"#,
+        )
+        .unwrap();
+        assert_eq!(values.keys().collect::<Vec<_>>(), ["a.b", "a.c", "h"]);
+        assert!(matches!(values["a.c"], TaskValue::Array(ref v) if v.len() == 2));
+        assert!(matches!(values["h"], TaskValue::Histogram(_)));
+        for (bad, why) in [
+            (r#"{"h": {"edges": [0, 1], "counts": [1, 2]}}"#, "one edge more"),
+            (r#"{"h": {"edges": [1, 0], "counts": [1]}}"#, "increase"),
+            (r#"{"h": {"edges": [0, 1], "counts": [-1]}}"#, "not a histogram"),
+            (r#"{"a": [1, "x"]}"#, "element 1 of key `a`"),
+            (r#"{"a": {"b": true}}"#, "key `a.b`"),
+        ] {
+            let err = parse_output(ResultKind::Json, bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn arrays_reduce_element_by_element_and_histograms_sum_their_counts() {
+        let outcomes = [
+            json_outcome(0, r#"{"v": [1, 0.5], "h": {"edges": [0, 1, 2], "counts": [1, 2]}}"#),
+            json_outcome(1, r#"{"v": [3, 0.25], "h": {"edges": [0, 1, 2], "counts": [10, 20]}}"#),
+        ];
+        let summary = summarize(&outcomes, ResultKind::Json, &[Statistic::Sum, Statistic::Max]);
+        assert_eq!(
+            Value::Object(summary.result),
+            json!({
+                "v": {"count": 2, "sum": [4, 0.75], "max": [3, 0.5]},
+                "h": {"count": 2, "edges": [0.0, 1.0, 2.0], "counts": [11, 22]},
+            })
+        );
+    }
+
+    #[test]
+    fn a_task_of_another_shape_fails_with_the_reason_and_the_others_reduce() {
+        let outcomes = [
+            json_outcome(0, r#"{"v": [1, 2], "h": {"edges": [0, 1], "counts": [1]}}"#),
+            json_outcome(1, r#"{"v": [1, 2, 3], "h": {"edges": [0, 1], "counts": [1]}}"#),
+            json_outcome(2, r#"{"v": [5, 5], "h": {"edges": [0, 2], "counts": [1]}}"#),
+            json_outcome(3, r#"{"v": [10, 20], "h": {"edges": [0, 1], "counts": [5]}}"#),
+        ];
+        let summary = summarize(&outcomes, ResultKind::Json, &[Statistic::Sum]);
+        let failed: Vec<(u64, &str)> = summary
+            .failed
+            .iter()
+            .map(|o| (o.task, o.failure.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (1, "key `v` is an array of 3 numbers, but task 0's is an array of 2 numbers"),
+                (
+                    2,
+                    "the histogram `h` has edges [0, 2], but task 0's has [0, 1]; counts are summed only over identical edges"
+                ),
+            ]
+        );
+        assert_eq!(summary.succeeded, 2);
+        assert_eq!(summary.result["v"]["sum"], json!([11, 22]));
+        assert_eq!(summary.result["h"]["counts"], json!([6]));
     }
 
     proptest! {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::RunDir;
 use crate::plan;
 use crate::reduce::Accumulator;
-use crate::reduce::task_results::TaskOutcome;
+use crate::reduce::task_results::{TaskOutcome, summarize};
 use crate::spec::{HistogramSpec, TasksSpec};
 
 const FORMAT: u32 = 2;
@@ -368,15 +368,18 @@ impl Collected {
         }
     }
 
-    /// What a survey of the run needs to know of its parts.
-    pub fn seen(&self, slices: u32) -> PartsSeen {
+    /// What a survey of `run_dir` needs to know of its parts. A task fails as the gather's
+    /// reduction fails it (its own failure, or a result of another shape than the others').
+    pub fn seen(&self, run_dir: &RunDir) -> PartsSeen {
+        let slices = run_dir.slices();
         let (present, corrupt, digest, timing) = match self {
             Collected::Compute(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
             Collected::Tasks(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
         };
         let mut failed_tasks = std::collections::BTreeMap::new();
-        if let Collected::Tasks(g) = self {
-            for outcome in g.total.iter().filter(|o| o.failure.is_some()) {
+        if let (Collected::Tasks(g), Some(tasks)) = (self, run_dir.spec.tasks()) {
+            let summary = summarize(&g.total, tasks.result, &run_dir.spec.reduce.statistics);
+            for outcome in &summary.failed {
                 *failed_tasks
                     .entry((outcome.task % u64::from(slices)) as u32)
                     .or_insert(0) += 1;
