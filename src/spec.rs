@@ -111,6 +111,9 @@ pub enum VarDefinition {
     Derived(Expr),
 }
 
+/// The placeholder of a task's own output directory.
+pub const OUTDIR: &str = "outdir";
+
 /// A program run once per task id or parameter point, without a shell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TasksSpec {
@@ -195,14 +198,24 @@ impl TasksSpec {
         point
     }
 
-    /// `template` with `{task}` and every parameter of task `task` filled in.
-    pub fn fill(&self, template: &Template, task: u64) -> String {
+    /// Whether any argument or environment value uses `{name}`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.command
+            .iter()
+            .chain(self.env.iter().map(|(_, value)| value))
+            .flat_map(|t| &t.pieces)
+            .any(|piece| matches!(piece, Piece::Placeholder(p) if p == name))
+    }
+
+    /// `template` with `{task}`, `{outdir}` and every parameter of task `task` filled in.
+    pub fn fill(&self, template: &Template, task: u64, outdir: &str) -> String {
         let point = self.point(task);
         let mut text = String::new();
         for piece in &template.pieces {
             match piece {
                 Piece::Text(literal) => text.push_str(literal),
                 Piece::Placeholder(name) if name == "task" => text.push_str(&task.to_string()),
+                Piece::Placeholder(name) if name == OUTDIR => text.push_str(outdir),
                 Piece::Placeholder(name) => {
                     if let Some((_, value)) = point.iter().find(|(param, _)| param == name) {
                         text.push_str(value);

@@ -91,7 +91,7 @@ pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
                 .map(|task| {
                     serde_json::json!({
                         "task": task,
-                        "argv": tasks.command.iter().map(|t| tasks.fill(t, task)).collect::<Vec<_>>(),
+                        "argv": argv(tasks, task),
                     })
                 })
                 .collect();
@@ -167,10 +167,20 @@ fn compute_text(spec: &JobSpec, plan: &Plan, threads: Threads, code: &str) -> St
     out
 }
 
+/// The argv of one task, its `{outdir}` shown relative to where the run puts it.
+fn argv(tasks: &TasksSpec, task: u64) -> Vec<String> {
+    let outdir = crate::executor::command::outdir(std::path::Path::new("outputs"), task);
+    let outdir = outdir.display().to_string();
+    tasks
+        .command
+        .iter()
+        .map(|t| tasks.fill(t, task, &outdir))
+        .collect()
+}
+
 /// The argv of one task, as a JSON array: unambiguous about spaces and quotes.
 fn argv_json(tasks: &TasksSpec, task: u64) -> String {
-    let argv: Vec<String> = tasks.command.iter().map(|t| tasks.fill(t, task)).collect();
-    serde_json::to_string(&argv).expect("strings always serialize")
+    serde_json::to_string(&argv(tasks, task)).expect("strings always serialize")
 }
 
 fn tasks_text(spec: &JobSpec, tasks: &TasksSpec, threads: Threads) -> String {

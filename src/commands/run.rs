@@ -1,6 +1,6 @@
 //! `hpcsub run`: the whole job here on threads, or as one rank of an MPI job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -14,9 +14,8 @@ use crate::executor::ranks::{self, Ranks};
 use crate::kernel::{Kernel, chosen_isa};
 use crate::plan;
 use crate::progress::{Progress, TaskProgress};
-use crate::reduce::task_results::summarize;
-use crate::report::{RunReport, Spread, TaskReport};
-use crate::spec::{ComputeSpec, JobSpec, TasksSpec, Work};
+use crate::report::{RunReport, Spread, TaskReport, write_task_files};
+use crate::spec::{ComputeSpec, JobSpec, OUTDIR, TasksSpec, Work};
 
 /// Run a job here, on all cores (or --threads).
 #[derive(clap::Args)]
@@ -69,7 +68,7 @@ impl Outcome for RunOutcome {
             RunOutcome::Tasks(report) if report.failed_count() > 0 => Status::Failed(format!(
                 "{} of {} tasks failed",
                 report.failed_count(),
-                report.tasks
+                report.task_count
             )),
             _ => Status::Success,
         }
@@ -196,11 +195,15 @@ fn run_tasks(
         .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?;
     let logs = Logs::new(logs, &spec.name)?;
     let logs_path = logs.path();
+    let outputs = logs_path.join("outputs");
     let context = TaskContext {
         tasks,
         workdir: &workdir,
         logs: &logs_path,
+        outputs: &outputs,
     };
+    // A task's outputs are worth keeping as much as a failed task's logs.
+    let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);
     let (size, outcomes) = match &ranks {
         Ranks::Mpi(launch) => {
             let (size, outcomes, own_failures) =
@@ -208,7 +211,7 @@ fn run_tasks(
             match outcomes {
                 Some(outcomes) => (size, outcomes),
                 None => {
-                    logs.settle(own_failures);
+                    logs.settle(keep_logs(own_failures));
                     return Ok(RunOutcome::SecondaryRank);
                 }
             }
@@ -221,15 +224,22 @@ fn run_tasks(
             (1, outcomes)
         }
     };
-    let summary = summarize(&outcomes, tasks.result, &spec.reduce.statistics);
-    let any_failed = !summary.failed.is_empty();
-    Ok(RunOutcome::Tasks(TaskReport::new(
+    let mut report = TaskReport::new(
         spec,
-        tasks.count,
+        tasks,
         Spread::Ranks(size),
         threads,
-        &summary,
-        logs.settle(any_failed),
+        &outcomes,
+        None,
         started.elapsed().as_secs_f64(),
-    )))
+    );
+    report.logs = logs.settle(keep_logs(report.failed_count() > 0));
+    if let Some(dir) = &report.logs {
+        write_task_files(Path::new(dir), &report.tasks).map_err(|e| {
+            AppError::Run(format!(
+                "cannot write tasks.jsonl and tasks.csv in {dir}: {e}"
+            ))
+        })?;
+    }
+    Ok(RunOutcome::Tasks(report))
 }

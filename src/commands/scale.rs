@@ -150,7 +150,12 @@ fn run_in_process(args: &Args, threads: usize) -> Result<Timed, AppError> {
     }
 }
 
-fn run_under_mpirun(launcher: &[&str], args: &Args, config: Config) -> Result<Timed, AppError> {
+fn run_under_mpirun(
+    launcher: &[&str],
+    args: &Args,
+    config: Config,
+    task_job: bool,
+) -> Result<Timed, AppError> {
     let mut arguments: Vec<OsString> = launcher[1..].iter().map(OsString::from).collect();
     arguments.extend(["-n".into(), config.ranks.to_string().into()]);
     arguments.push(crate::submit::this_binary()?.into());
@@ -170,7 +175,7 @@ fn run_under_mpirun(launcher: &[&str], args: &Args, config: Config) -> Result<Ti
             stdout.trim()
         ))
     };
-    if stdout.contains("\"tasks\"") {
+    if task_job {
         Ok(timed_tasks(
             &serde_json::from_str(&stdout).map_err(no_report)?,
         ))
@@ -274,7 +279,12 @@ pub fn scale(args: &Args, global: Global) -> Result<Scaling, AppError> {
             let timed = if config.ranks == 1 {
                 run_in_process(args, config.threads)
             } else {
-                run_under_mpirun(launcher.as_deref().unwrap_or_default(), args, config)
+                run_under_mpirun(
+                    launcher.as_deref().unwrap_or_default(),
+                    args,
+                    config,
+                    spec.tasks().is_some(),
+                )
             };
             match timed {
                 Ok(timed) => {

@@ -7,8 +7,7 @@ use super::outcome::{Global, Outcome, Status};
 use crate::diagnostic::AppError;
 use crate::kernel::{Isa, Kernel};
 use crate::progress::WaitProgress;
-use crate::reduce::task_results::summarize;
-use crate::report::{RunReport, Spread, Submitted, TaskReport};
+use crate::report::{RunReport, Spread, Submitted, TaskReport, write_task_files};
 use crate::run_dir::parts::{self, Collected, PartsSeen};
 use crate::run_dir::{PARTS_DIGEST_KEY, RESULT_FILE, RunDir};
 use crate::spec::SlurmMode;
@@ -153,7 +152,7 @@ impl Outcome for Gathered {
             Gathered::Tasks(report) if report.failed_count() > 0 => Status::Failed(format!(
                 "{} of {} tasks failed; nothing was written to {RESULT_FILE}",
                 report.failed_count(),
-                report.tasks
+                report.task_count
             )),
             Gathered::Incomplete(report) => Status::Incomplete(format!(
                 "{} of {} slices are not done",
@@ -207,16 +206,21 @@ pub fn gather(run: &RunDir, queue: &[QueueEntry]) -> Result<Gathered, AppError> 
         }
         Some(Collected::Tasks(g)) => {
             let tasks = spec.tasks().expect("a task run");
-            let summary = summarize(&g.total, tasks.result, &spec.reduce.statistics);
             let mut report = TaskReport::new(
                 spec,
-                tasks.count,
+                tasks,
                 slices,
                 threads,
-                &summary,
+                &g.total,
                 Some(run.logs().display().to_string()),
                 g.timing.elapsed_s(),
             );
+            write_task_files(&run.path, &report.tasks).map_err(|e| {
+                AppError::Run(format!(
+                    "cannot write tasks.jsonl and tasks.csv in {}: {e}",
+                    run.path.display()
+                ))
+            })?;
             report.submitted = Some(submitted);
             Gathered::Tasks(report)
         }

@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 
 use crate::progress::TaskProgress;
 use crate::reduce::task_results::{TaskOutcome, TaskValue, parse_output};
-use crate::spec::TasksSpec;
+use crate::spec::{OUTDIR, TasksSpec};
 
 /// Where tasks run and leave their logs.
 pub struct TaskContext<'a> {
@@ -24,7 +24,19 @@ pub struct TaskContext<'a> {
     /// The working directory of every task: where the job was run or submitted from.
     pub workdir: &'a Path,
     pub logs: &'a Path,
+    /// Where each task's `{outdir}` is made, as `task-<id>/`.
+    pub outputs: &'a Path,
 }
+
+/// The `{outdir}` of task `task`.
+pub fn outdir(outputs: &Path, task: u64) -> PathBuf {
+    outputs.join(format!("task-{task}"))
+}
+
+/// Lines of a failed task's stderr shown in the report.
+const STDERR_TAIL_LINES: usize = 5;
+/// Files of an `{outdir}` listed in the report.
+const OUTPUTS_LISTED: usize = 1000;
 
 /// Only the tail of a task's stdout is read for its result: enough for a JSON line holding a
 /// histogram of some hundred thousand bins.
@@ -120,9 +132,15 @@ pub fn run_task(context: &TaskContext, task: u64) -> TaskOutcome {
     let started = Instant::now();
     let attempts_allowed = tasks.retries + 1;
     let mut attempts = 0;
+    let outdir = tasks.uses(OUTDIR).then(|| outdir(context.outputs, task));
     let result = loop {
         attempts += 1;
-        match attempt(context, task, &out, &err) {
+        let prepared = match &outdir {
+            Some(dir) => std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create its outdir {}: {e}", dir.display())),
+            None => Ok(()),
+        };
+        match prepared.and_then(|()| attempt(context, task, &out, &err, outdir.as_deref())) {
             Ok(values) => break Ok(values),
             Err(reason) => {
                 note(
@@ -150,11 +168,45 @@ pub fn run_task(context: &TaskContext, task: u64) -> TaskOutcome {
         task,
         attempts,
         values,
+        stderr_tail: if failure.is_some() {
+            stderr_tail(&err)
+        } else {
+            Vec::new()
+        },
         failure,
         log: err.display().to_string(),
         stdout: out.display().to_string(),
         elapsed_s: started.elapsed().as_secs_f64(),
+        outputs: outdir.as_deref().map(listed_outputs).unwrap_or_default(),
     }
+}
+
+/// The last lines the task itself wrote to stderr (hpcsub's notes on attempts left out).
+fn stderr_tail(log: &Path) -> Vec<String> {
+    let Ok(text) = tail(log, 4096) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("hpcsub: attempt"))
+        .collect();
+    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..]
+        .iter()
+        .map(|l| l.chars().take(300).collect())
+        .collect()
+}
+
+/// The files in an `{outdir}`, sorted, at most [`OUTPUTS_LISTED`].
+fn listed_outputs(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .take(OUTPUTS_LISTED)
+        .map(|entry| entry.path().display().to_string())
+        .collect();
+    files.sort();
+    files
 }
 
 /// A line from hpcsub itself in a task's stderr log.
@@ -169,7 +221,9 @@ fn attempt(
     task: u64,
     out: &Path,
     err: &Path,
+    outdir: Option<&Path>,
 ) -> Result<IndexMap<String, TaskValue>, String> {
+    let outdir = outdir.map_or(String::new(), |d| d.display().to_string());
     let tasks = context.tasks;
     let log_error = |path: &Path, e: std::io::Error| format!("cannot open {}: {e}", path.display());
     let stdout = File::create(out).map_err(|e| log_error(out, e))?;
@@ -181,7 +235,7 @@ fn attempt(
     let argv: Vec<String> = tasks
         .command
         .iter()
-        .map(|argument| tasks.fill(argument, task))
+        .map(|argument| tasks.fill(argument, task, &outdir))
         .collect();
     let mut command = Command::new(&argv[0]);
     command
@@ -193,7 +247,7 @@ fn attempt(
         .env("HPCSUB_TASK", task.to_string())
         .process_group(0);
     for (name, value) in &tasks.env {
-        command.env(name, tasks.fill(value, task));
+        command.env(name, tasks.fill(value, task, &outdir));
     }
     let status = {
         // Registered while spawning too, so an interrupt cannot slip between spawn and record.
@@ -278,12 +332,16 @@ fn signal_name(signal: i32) -> &'static str {
 
 /// The last [`OUTPUT_TAIL_BYTES`] of a task's stdout, as text.
 fn output_tail(path: &Path) -> Result<String, String> {
-    let unreadable = |e: std::io::Error| format!("cannot read its stdout {}: {e}", path.display());
-    let mut file = File::open(path).map_err(unreadable)?;
-    let len = file.metadata().map_err(unreadable)?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(OUTPUT_TAIL_BYTES)))
-        .map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(unreadable)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    tail(path, OUTPUT_TAIL_BYTES)
+        .map_err(|e| format!("cannot read its stdout {}: {e}", path.display()))
+}
+
+/// The last `bytes` of a file, as text.
+fn tail(path: &Path, bytes: u64) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(bytes)))?;
+    let mut read = Vec::new();
+    file.take(bytes).read_to_end(&mut read)?;
+    Ok(String::from_utf8_lossy(&read).into_owned())
 }

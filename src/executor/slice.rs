@@ -104,10 +104,12 @@ pub fn run_tasks(
         });
     }
     let logs = run_dir.logs();
+    let outputs = run_dir.outputs();
     let context = TaskContext {
         tasks,
         workdir: &run_dir.manifest.workdir,
         logs: &logs,
+        outputs: &outputs,
     };
     let mut outcomes = command::run_tasks(&context, &to_run, threads, &TaskProgress::new(0, false));
     let failed_tasks = outcomes.iter().filter(|o| o.failure.is_some()).count();

@@ -6,7 +6,7 @@ use marked_yaml::Spanned;
 use super::yaml::{RawTasks, first_key_location, locate};
 use super::{bounded_count, position, quantity};
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{MAX_RETRIES, MAX_TASKS, Param, Piece, ResultKind, TasksSpec, Template};
+use crate::spec::{MAX_RETRIES, MAX_TASKS, OUTDIR, Param, Piece, ResultKind, TasksSpec, Template};
 
 pub fn validate(
     tasks: &Spanned<RawTasks>,
@@ -50,7 +50,8 @@ pub fn validate(
         }
     };
 
-    let known: Vec<&str> = std::iter::once("task")
+    let known: Vec<&str> = ["task", OUTDIR]
+        .into_iter()
         .chain(params.iter().map(|p| p.name.as_str()))
         .collect();
     if tasks.command.is_empty() {
@@ -144,10 +145,13 @@ fn validate_params(tasks: &RawTasks) -> Result<Vec<Param>, Diagnostic> {
                     ),
                 ));
             }
-            if name.as_str() == "task" {
+            if ["task", OUTDIR].contains(&name.as_str()) {
                 return Err(Diagnostic::new(
                     locate(name),
-                    "`task` is the task id and cannot be a parameter name",
+                    format!(
+                        "`{}` is a placeholder of hpcsub's own and cannot be a parameter name",
+                        name.as_str()
+                    ),
                 ));
             }
             if values.is_empty() {

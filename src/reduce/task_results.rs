@@ -30,6 +30,12 @@ pub struct TaskOutcome {
     /// Its standard output (of the last attempt).
     pub stdout: String,
     pub elapsed_s: f64,
+    /// A failed task's last lines of stderr, so the report shows why without opening the log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
+    /// The files the task left in its `{outdir}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
 }
 
 /// The key under which `result: number` keeps its one value.
@@ -76,7 +82,9 @@ impl Shape<'_> {
         match self {
             Shape::Number => "a number".into(),
             Shape::Array(len) => format!("an array of {len} numbers"),
-            Shape::Histogram(edges) => format!("a histogram of {} bins", edges.len().saturating_sub(1)),
+            Shape::Histogram(edges) => {
+                format!("a histogram of {} bins", edges.len().saturating_sub(1))
+            }
         }
     }
 }
@@ -132,7 +140,9 @@ fn flatten(
                     .enumerate()
                     .map(|(i, item)| match item {
                         Value::Number(n) => Ok(n),
-                        other => Err(format!("element {i} of key `{key}` is {other}, not a number")),
+                        other => Err(format!(
+                            "element {i} of key `{key}` is {other}, not a number"
+                        )),
                     })
                     .collect::<Result<_, _>>()?,
             ),
@@ -143,7 +153,11 @@ fn flatten(
                 flatten(&format!("{key}."), inner, values)?;
                 continue;
             }
-            other => return Err(format!("key `{key}` of its JSON result is {other}, not a number")),
+            other => {
+                return Err(format!(
+                    "key `{key}` of its JSON result is {other}, not a number"
+                ));
+            }
         };
         values.insert(key, value);
     }
@@ -165,8 +179,7 @@ fn histogram(key: &str, value: Value) -> Result<HistogramValue, String> {
             h.counts.len()
         ));
     }
-    if !h.edges.windows(2).all(|pair| pair[0] < pair[1]) || h.edges.iter().any(|e| !e.is_finite())
-    {
+    if !h.edges.windows(2).all(|pair| pair[0] < pair[1]) || h.edges.iter().any(|e| !e.is_finite()) {
         return Err(format!(
             "the edges of the histogram `{key}` must be finite and increase"
         ));
@@ -281,7 +294,7 @@ pub struct TaskSummary {
 
 /// The reduction of one key over the tasks that reported it.
 enum KeyReduce {
-    Number(KeyStats),
+    Number(Box<KeyStats>),
     /// One reduction per element.
     Array(Vec<KeyStats>),
     Histogram {
@@ -294,7 +307,7 @@ enum KeyReduce {
 impl KeyReduce {
     fn new(value: &TaskValue) -> KeyReduce {
         match value {
-            TaskValue::Number(_) => KeyReduce::Number(KeyStats::new()),
+            TaskValue::Number(_) => KeyReduce::Number(Box::new(KeyStats::new())),
             TaskValue::Array(values) => {
                 KeyReduce::Array(values.iter().map(|_| KeyStats::new()).collect())
             }
@@ -449,7 +462,11 @@ fn shown_edges(edges: &[f64]) -> String {
     let text = |e: &[f64]| e.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
     match edges.len() {
         0..=6 => format!("[{}]", text(edges)),
-        n => format!("[{}, ..., {}] ({n} edges)", text(&edges[..3]), text(&edges[n - 2..])),
+        n => format!(
+            "[{}, ..., {}] ({n} edges)",
+            text(&edges[..3]),
+            text(&edges[n - 2..])
+        ),
     }
 }
 
@@ -462,22 +479,6 @@ fn overflows(reduce: Option<&KeyReduce>, value: &TaskValue) -> bool {
             .any(|(total, count)| total.checked_add(*count).is_none()),
         _ => false,
     }
-}
-
-/// The `failed` list of a report: task, reason, log.
-pub fn failed_json(failed: &[TaskOutcome]) -> Value {
-    failed
-        .iter()
-        .map(|o| {
-            json!({
-                "task": o.task,
-                "reason": o.failure.clone().unwrap_or_default(),
-                "attempts": o.attempts,
-                "log": o.log,
-                "stdout": o.stdout,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -497,6 +498,8 @@ mod tests {
             log: String::new(),
             stdout: String::new(),
             elapsed_s: 0.0,
+            stderr_tail: Vec::new(),
+            outputs: Vec::new(),
         }
     }
 
@@ -601,9 +604,15 @@ mod tests {
         assert!(matches!(values["a.c"], TaskValue::Array(ref v) if v.len() == 2));
         assert!(matches!(values["h"], TaskValue::Histogram(_)));
         for (bad, why) in [
-            (r#"{"h": {"edges": [0, 1], "counts": [1, 2]}}"#, "one edge more"),
+            (
+                r#"{"h": {"edges": [0, 1], "counts": [1, 2]}}"#,
+                "one edge more",
+            ),
             (r#"{"h": {"edges": [1, 0], "counts": [1]}}"#, "increase"),
-            (r#"{"h": {"edges": [0, 1], "counts": [-1]}}"#, "not a histogram"),
+            (
+                r#"{"h": {"edges": [0, 1], "counts": [-1]}}"#,
+                "not a histogram",
+            ),
             (r#"{"a": [1, "x"]}"#, "element 1 of key `a`"),
             (r#"{"a": {"b": true}}"#, "key `a.b`"),
         ] {
@@ -615,10 +624,20 @@ mod tests {
     #[test]
     fn arrays_reduce_element_by_element_and_histograms_sum_their_counts() {
         let outcomes = [
-            json_outcome(0, r#"{"v": [1, 0.5], "h": {"edges": [0, 1, 2], "counts": [1, 2]}}"#),
-            json_outcome(1, r#"{"v": [3, 0.25], "h": {"edges": [0, 1, 2], "counts": [10, 20]}}"#),
+            json_outcome(
+                0,
+                r#"{"v": [1, 0.5], "h": {"edges": [0, 1, 2], "counts": [1, 2]}}"#,
+            ),
+            json_outcome(
+                1,
+                r#"{"v": [3, 0.25], "h": {"edges": [0, 1, 2], "counts": [10, 20]}}"#,
+            ),
         ];
-        let summary = summarize(&outcomes, ResultKind::Json, &[Statistic::Sum, Statistic::Max]);
+        let summary = summarize(
+            &outcomes,
+            ResultKind::Json,
+            &[Statistic::Sum, Statistic::Max],
+        );
         assert_eq!(
             Value::Object(summary.result),
             json!({
@@ -632,9 +651,15 @@ mod tests {
     fn a_task_of_another_shape_fails_with_the_reason_and_the_others_reduce() {
         let outcomes = [
             json_outcome(0, r#"{"v": [1, 2], "h": {"edges": [0, 1], "counts": [1]}}"#),
-            json_outcome(1, r#"{"v": [1, 2, 3], "h": {"edges": [0, 1], "counts": [1]}}"#),
+            json_outcome(
+                1,
+                r#"{"v": [1, 2, 3], "h": {"edges": [0, 1], "counts": [1]}}"#,
+            ),
             json_outcome(2, r#"{"v": [5, 5], "h": {"edges": [0, 2], "counts": [1]}}"#),
-            json_outcome(3, r#"{"v": [10, 20], "h": {"edges": [0, 1], "counts": [5]}}"#),
+            json_outcome(
+                3,
+                r#"{"v": [10, 20], "h": {"edges": [0, 1], "counts": [5]}}"#,
+            ),
         ];
         let summary = summarize(&outcomes, ResultKind::Json, &[Statistic::Sum]);
         let failed: Vec<(u64, &str)> = summary
@@ -645,7 +670,10 @@ mod tests {
         assert_eq!(
             failed,
             [
-                (1, "key `v` is an array of 3 numbers, but task 0's is an array of 2 numbers"),
+                (
+                    1,
+                    "key `v` is an array of 3 numbers, but task 0's is an array of 2 numbers"
+                ),
                 (
                     2,
                     "the histogram `h` has edges [0, 2], but task 0's has [0, 1]; counts are summed only over identical edges"

@@ -156,6 +156,11 @@ impl RunDir {
         self.path.join("logs")
     }
 
+    /// Where each task's `{outdir}` is made.
+    pub fn outputs(&self) -> PathBuf {
+        self.path.join("outputs")
+    }
+
     pub fn slices(&self) -> u32 {
         self.manifest.slices
     }
