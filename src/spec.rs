@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::diagnostic::Location;
 use crate::expr::{Distribution, Expr};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +90,13 @@ impl JobSpec {
             Work::Compute(_) => None,
         }
     }
+
+    pub fn tasks_mut(&mut self) -> Option<&mut TasksSpec> {
+        match &mut self.work {
+            Work::Tasks(tasks) => Some(tasks),
+            Work::Compute(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -113,6 +121,35 @@ pub enum VarDefinition {
 
 /// The placeholder of a task's own output directory.
 pub const OUTDIR: &str = "outdir";
+/// The placeholders of a task's input file (`tasks.files`) and input line (`tasks.lines`).
+pub const FILE: &str = "file";
+pub const FILE_NAME: &str = "file_name";
+pub const FILE_STEM: &str = "file_stem";
+pub const LINE: &str = "line";
+
+/// A value of the job file with where it was written, for problems found after parsing (a glob
+/// that matches nothing, a directory that is not there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located<T> {
+    pub value: T,
+    pub location: Location,
+}
+
+/// Where a task job's inputs come from, as written; they become the first axes of the task
+/// grid when resolved against the working directory (`jobfile::inputs`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskInputs {
+    /// Globs: one task per matching file.
+    pub files: Vec<Located<String>>,
+    /// A text file: one task per non-empty line that is not a `#` comment.
+    pub lines: Option<Located<String>>,
+}
+
+impl TaskInputs {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.lines.is_none()
+    }
+}
 
 /// A program run once per task id or parameter point, without a shell.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +167,10 @@ pub struct TasksSpec {
     pub retries: u32,
     /// Added to the inherited environment; values are templates too.
     pub env: Vec<(String, Template)>,
+    /// Input files and lines; once resolved, they are the axes `file` and `line` of `params`.
+    pub inputs: TaskInputs,
+    /// `tasks.workdir`, relative to the job file's directory.
+    pub workdir: Option<Located<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -216,6 +257,19 @@ impl TasksSpec {
                 Piece::Text(literal) => text.push_str(literal),
                 Piece::Placeholder(name) if name == "task" => text.push_str(&task.to_string()),
                 Piece::Placeholder(name) if name == OUTDIR => text.push_str(outdir),
+                Piece::Placeholder(name) if name == FILE_NAME || name == FILE_STEM => {
+                    if let Some((_, file)) = point.iter().find(|(param, _)| *param == FILE) {
+                        let path = std::path::Path::new(file);
+                        let part = if name == FILE_NAME {
+                            path.file_name()
+                        } else {
+                            path.file_stem()
+                        };
+                        text.push_str(
+                            &part.map_or_else(String::new, |p| p.to_string_lossy().into_owned()),
+                        );
+                    }
+                }
                 Piece::Placeholder(name) => {
                     if let Some((_, value)) = point.iter().find(|(param, _)| param == name) {
                         text.push_str(value);

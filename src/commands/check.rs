@@ -51,7 +51,7 @@ impl Outcome for CheckOutcome {
 const SHOWN: usize = 20;
 
 pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
-    let spec = args.job.load()?;
+    let spec = args.job.load()?.spec;
     let threads = plan::threads(&spec);
     match &spec.work {
         Work::Compute(compute) => {

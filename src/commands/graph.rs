@@ -48,7 +48,7 @@ impl Outcome for Graph {
 }
 
 pub fn graph(args: &Args) -> Result<Graph, AppError> {
-    let spec = job::load(&args.job, args.threads, None, None)?;
+    let spec = job::load(&args.job, args.threads, None, None)?.spec;
     if args.optimized && spec.compute().is_none() {
         return Err(AppError::Usage(
             "--optimized shows the compiled program of a `compute:` job; this job runs `tasks:`"

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::AppError;
+use crate::jobfile::inputs::Resolved;
 use crate::jobfile::{self, quantity};
 use crate::spec::{JobSpec, MAX_THREADS, Work};
 
@@ -22,19 +23,29 @@ pub struct JobArgs {
 }
 
 impl JobArgs {
-    pub fn load(&self) -> Result<JobSpec, AppError> {
+    pub fn load(&self) -> Result<Loaded, AppError> {
         load(&self.job, self.threads, self.samples.as_deref(), self.seed)
     }
 }
 
-/// Loads and validates the job, then applies the command line's values with the same checks.
+/// A job as a command sees it.
+pub struct Loaded {
+    pub spec: JobSpec,
+    /// The job file's text, as frozen into a run directory.
+    pub source: String,
+    /// A task job's working directory and inputs.
+    pub resolved: Option<Resolved>,
+}
+
+/// Loads and validates the job (a task job's inputs resolved), then applies the command line's
+/// values with the same checks.
 pub fn load(
     path: &Path,
     threads: Option<usize>,
     samples: Option<&str>,
     seed: Option<u64>,
-) -> Result<JobSpec, AppError> {
-    let (mut spec, _source) = jobfile::load(path)?;
+) -> Result<Loaded, AppError> {
+    let (mut spec, source, resolved) = jobfile::load_resolved(path)?;
     if let Some(text) = samples {
         let samples =
             quantity::parse_count(text).map_err(|m| AppError::Usage(format!("--samples: {m}")))?;
@@ -61,5 +72,9 @@ pub fn load(
         }
         spec.split.threads = Some(threads);
     }
-    Ok(spec)
+    Ok(Loaded {
+        spec,
+        source,
+        resolved,
+    })
 }

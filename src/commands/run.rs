@@ -81,7 +81,8 @@ impl Outcome for RunOutcome {
 
 pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
     let ranks = ranks::decide(args.mpi);
-    let spec = args.job.load()?;
+    let loaded = args.job.load()?;
+    let spec = loaded.spec;
     match &spec.work {
         Work::Compute(compute) => {
             if args.logs.is_some() {
@@ -92,7 +93,13 @@ pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
             }
             run_compute(&spec, compute, ranks, global)
         }
-        Work::Tasks(tasks) => run_tasks(&spec, tasks, args.logs.as_ref(), ranks, global),
+        Work::Tasks(tasks) => {
+            let workdir = loaded
+                .resolved
+                .map(|r| r.workdir)
+                .expect("a task job is resolved");
+            run_tasks(&spec, tasks, &workdir, args.logs.as_ref(), ranks, global)
+        }
     }
 }
 
@@ -185,20 +192,19 @@ impl Logs {
 fn run_tasks(
     spec: &JobSpec,
     tasks: &TasksSpec,
+    workdir: &Path,
     logs: Option<&PathBuf>,
     ranks: Ranks,
     global: Global,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
     let threads = plan::threads(spec).here;
-    let workdir = std::env::current_dir()
-        .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?;
     let logs = Logs::new(logs, &spec.name)?;
     let logs_path = logs.path();
     let outputs = logs_path.join("outputs");
     let context = TaskContext {
         tasks,
-        workdir: &workdir,
+        workdir,
         logs: &logs_path,
         outputs: &outputs,
     };

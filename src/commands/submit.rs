@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::job;
 use super::outcome::{Global, Outcome, Status};
 use super::submitted::{Gathered, wait_and_gather};
 use crate::diagnostic::AppError;
-use crate::jobfile;
 use crate::plan;
 use crate::run_dir::{self, RunDir};
 use crate::spec::SlurmMode;
@@ -151,7 +151,8 @@ pub fn hand(
 }
 
 pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
-    let (spec, source) = jobfile::load(&args.job)?;
+    let loaded = job::load(&args.job, None, None, None)?;
+    let spec = &loaded.spec;
     let mode = match (args.scheduler, args.mode) {
         (Scheduler::Condor, Some(_)) => {
             return Err(AppError::Usage(
@@ -169,18 +170,19 @@ pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
                 .into(),
         ));
     }
-    let threads = plan::threads(&spec).per_slice;
+    let threads = plan::threads(spec).per_slice;
     let path = args
         .run_dir
         .clone()
-        .unwrap_or_else(|| run_dir::default_path(&spec));
+        .unwrap_or_else(|| run_dir::default_path(spec));
     let mut run = submit::prepare(&Request {
-        spec: &spec,
-        source: &source,
+        spec,
+        source: &loaded.source,
+        resolved: loaded.resolved.as_ref(),
         run_dir: &path,
         scheduler: args.scheduler,
         mode,
-        plan: &plan::of_job(&spec, threads),
+        plan: &plan::of_job(spec, threads),
         threads_per_slice: threads,
     })?;
     let slices: Vec<u32> = (0..run.slices()).collect();

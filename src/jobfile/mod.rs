@@ -2,6 +2,7 @@
 //! value and reports the first problem as `file:line:column` with a hint.
 
 mod condor;
+pub mod inputs;
 pub mod quantity;
 mod slurm;
 mod tasks;
@@ -37,6 +38,28 @@ pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
     let source = decode(&bytes).map_err(|diag| fail(None, diag))?;
     let spec = parse(&source).map_err(|diag| fail(Some(&source), diag))?;
     Ok((spec, source))
+}
+
+/// A job file as [`load`] reads it, with a task job's working directory and inputs resolved
+/// against the file system (the job file's directory first): how `run`, `check` and `submit`
+/// see a job. A run directory instead applies the resolution frozen at submission.
+pub fn load_resolved(
+    path: &Path,
+) -> Result<(JobSpec, String, Option<inputs::Resolved>), FileDiagnostic> {
+    let (mut spec, source) = load(path)?;
+    let resolved = match &mut spec.work {
+        Work::Tasks(tasks) => {
+            let job_dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let fail = |diag| FileDiagnostic::new(path, Some(&source), diag);
+            let workdir = inputs::workdir(tasks, job_dir).map_err(fail)?;
+            Some(inputs::resolve(tasks, &workdir).map_err(fail)?)
+        }
+        Work::Compute(_) => None,
+    };
+    Ok((spec, source, resolved))
 }
 
 /// Text of a job file, refusing binary data with the position of the first offending byte.

@@ -6,7 +6,10 @@ use marked_yaml::Spanned;
 use super::yaml::{RawTasks, first_key_location, locate};
 use super::{bounded_count, position, quantity};
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::spec::{MAX_RETRIES, MAX_TASKS, OUTDIR, Param, Piece, ResultKind, TasksSpec, Template};
+use crate::spec::{
+    FILE, FILE_NAME, FILE_STEM, LINE, Located, MAX_RETRIES, MAX_TASKS, OUTDIR, Param, Piece,
+    ResultKind, TaskInputs, TasksSpec, Template,
+};
 
 pub fn validate(
     tasks: &Spanned<RawTasks>,
@@ -14,6 +17,7 @@ pub fn validate(
     source: &str,
 ) -> Result<TasksSpec, Diagnostic> {
     let params = validate_params(tasks)?;
+    let inputs = validate_inputs(tasks)?;
     let grid = params
         .iter()
         .try_fold(1u64, |product, param| {
@@ -21,6 +25,14 @@ pub fn validate(
         })
         .filter(|&n| n <= MAX_TASKS);
     let count = match (&tasks.count, &tasks.params) {
+        (Some(count), _) if !inputs.is_empty() => {
+            return Err(Diagnostic::new(
+                locate(count),
+                "`count` cannot be given with `files` or `lines`: there is one task per input",
+            )
+            .with_help("remove `count`"));
+        }
+        (None, None) if !inputs.is_empty() => 1,
         (Some(count), params) => {
             let n = bounded_count(count, "count", 1, MAX_TASKS)?;
             if params.is_some() && grid != Some(n) {
@@ -44,16 +56,22 @@ pub fn validate(
         (None, None) => {
             return Err(Diagnostic::new(
                 first_key_location(source, "tasks").unwrap_or_else(|| locate(tasks)),
-                "`tasks` needs `count` (task ids 0..count-1) or `params` (a grid)",
+                "`tasks` needs `count` (task ids 0..count-1), `params` (a grid), `files` or `lines`",
             )
-            .with_help("for example: count: 10"));
+            .with_help("for example: count: 10, or files: \"data/*.csv\""));
         }
     };
 
-    let known: Vec<&str> = ["task", OUTDIR]
+    let mut known: Vec<&str> = ["task", OUTDIR]
         .into_iter()
         .chain(params.iter().map(|p| p.name.as_str()))
         .collect();
+    if !inputs.files.is_empty() {
+        known.extend([FILE, FILE_NAME, FILE_STEM]);
+    }
+    if inputs.lines.is_some() {
+        known.push(LINE);
+    }
     if tasks.command.is_empty() {
         return Err(
             Diagnostic::new(locate(&tasks.command), "`command` is empty").with_help(
@@ -123,6 +141,59 @@ pub fn validate(
         timeout,
         retries,
         env,
+        inputs,
+        workdir: tasks.workdir.as_ref().map(located),
+    })
+}
+
+fn located(scalar: &Spanned<String>) -> Located<String> {
+    Located {
+        value: scalar.to_string(),
+        location: locate(scalar),
+    }
+}
+
+fn validate_inputs(tasks: &RawTasks) -> Result<TaskInputs, Diagnostic> {
+    let files: Vec<Located<String>> = match &tasks.files {
+        None => Vec::new(),
+        Some(globs) if globs.0.is_empty() => {
+            return Err(Diagnostic::new(locate(globs), "`files` is empty")
+                .with_help("give a glob such as \"data/*.csv\""));
+        }
+        Some(globs) => globs
+            .0
+            .iter()
+            .map(|glob| Located {
+                value: glob.clone(),
+                location: locate(globs),
+            })
+            .collect(),
+    };
+    for glob in &files {
+        if glob.value.trim().is_empty() {
+            return Err(Diagnostic::new(
+                glob.location,
+                "an empty glob matches no file",
+            ));
+        }
+        if let Err(e) = glob::Pattern::new(&glob.value) {
+            return Err(Diagnostic::new(
+                glob.location,
+                format!("`{}` is not a glob: {}", glob.value, e.msg),
+            ));
+        }
+    }
+    if let Some(lines) = &tasks.lines
+        && lines.trim().is_empty()
+    {
+        return Err(Diagnostic::new(
+            locate(lines),
+            "`lines` needs the path of a text file",
+        ));
+    }
+    Ok(TaskInputs {
+        files,
+        lines: tasks.lines.as_ref().map(located),
     })
 }
 
@@ -145,7 +216,7 @@ fn validate_params(tasks: &RawTasks) -> Result<Vec<Param>, Diagnostic> {
                     ),
                 ));
             }
-            if ["task", OUTDIR].contains(&name.as_str()) {
+            if ["task", OUTDIR, FILE, FILE_NAME, FILE_STEM, LINE].contains(&name.as_str()) {
                 return Err(Diagnostic::new(
                     locate(name),
                     format!(

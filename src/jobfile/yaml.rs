@@ -61,6 +61,38 @@ pub struct RawTasks {
     pub timeout: Option<Spanned<String>>,
     pub retries: Option<Spanned<String>>,
     pub env: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<String>>>>,
+    pub files: Option<Spanned<RawGlobs>>,
+    pub lines: Option<Spanned<String>>,
+    pub workdir: Option<Spanned<String>>,
+}
+
+/// One glob, or a list of them.
+pub struct RawGlobs(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for RawGlobs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct GlobsVisitor;
+        impl<'de> Visitor<'de> for GlobsVisitor {
+            type Value = RawGlobs;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a glob such as \"data/*.csv\", or a list of globs")
+            }
+
+            fn visit_str<E: de::Error>(self, glob: &str) -> Result<RawGlobs, E> {
+                Ok(RawGlobs(vec![glob.to_string()]))
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawGlobs, A::Error> {
+                let mut globs = Vec::new();
+                while let Some(glob) = seq.next_element::<String>()? {
+                    globs.push(glob);
+                }
+                Ok(RawGlobs(globs))
+            }
+        }
+        deserializer.deserialize_any(GlobsVisitor)
+    }
 }
 
 /// A YAML list of scalars, each with its location.
@@ -252,7 +284,10 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "name" => "a job name such as `quadratic`",
         "seed" => "a whole number from 0 to 18446744073709551615",
         "compute" => "a mapping with `samples`, `vars` and `expr`",
-        "tasks" => "a mapping with `command` and `count` or `params`",
+        "tasks" => "a mapping with `command` and `count`, `params`, `files` or `lines`",
+        "files" => "a glob such as \"data/*.csv\", or a list of globs",
+        "lines" => "the path of a text file, one task per line",
+        "workdir" => "a directory, relative to the job file's",
         "count" => "a whole number of tasks, at least 1",
         "params" => "a mapping of parameter names to lists of values, such as `alpha: [0.1, 0.2]`",
         "command" => "a list of arguments such as [\"python3\", \"work.py\", \"{task}\"]",

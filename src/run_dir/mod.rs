@@ -13,14 +13,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::AppError;
-use crate::jobfile;
+use crate::jobfile::{self, inputs};
 use crate::spec::JobSpec;
+use inputs::Resolved;
 use manifest::{MANIFEST_FILE, Manifest};
 
 pub const JOB_FILE: &str = "job.yaml";
 pub const HASH_FILE: &str = "job.sha256";
 pub const PLAN_FILE: &str = "plan.json";
 pub const RESULT_FILE: &str = "result.json";
+/// A task job's inputs as resolved at submission.
+pub const INPUTS_FILE: &str = "inputs.json";
 
 pub struct RunDir {
     /// Absolute.
@@ -130,7 +133,7 @@ impl RunDir {
                 manifest.format
             )));
         }
-        let (spec, source) = jobfile::load(&path.join(JOB_FILE))?;
+        let (mut spec, source) = jobfile::load(&path.join(JOB_FILE))?;
         let job_hash = hash(&source);
         if job_hash != manifest.job_hash {
             return Err(AppError::Usage(format!(
@@ -139,6 +142,10 @@ impl RunDir {
                 path.join(JOB_FILE).display()
             )));
         }
+        if let Some(tasks) = spec.tasks_mut().filter(|t| !t.inputs.is_empty()) {
+            let frozen = frozen_inputs(&path)?;
+            inputs::apply(tasks, &frozen).map_err(|e| not_a_run(format!("{INPUTS_FILE}: {e}")))?;
+        }
         Ok(RunDir {
             path,
             spec,
@@ -146,6 +153,21 @@ impl RunDir {
             manifest,
             created_here: false,
         })
+    }
+
+    /// Records a task job's inputs as resolved now, for every slice to run the same tasks.
+    pub fn freeze_inputs(&self, resolved: &Resolved) -> Result<(), AppError> {
+        let text = serde_json::to_string(resolved).expect("inputs serialize");
+        self.write(INPUTS_FILE, &text).map(|_| ())
+    }
+
+    /// The inputs of a task job that changed since submission.
+    pub fn changed_inputs(&self) -> Vec<String> {
+        match self.spec.tasks().filter(|t| !t.inputs.is_empty()) {
+            Some(_) => frozen_inputs(&self.path)
+                .map_or_else(|e| vec![e.to_string()], |frozen| inputs::changed(&frozen)),
+            None => Vec::new(),
+        }
     }
 
     pub fn parts(&self) -> PathBuf {
@@ -213,6 +235,18 @@ impl RunDir {
         Ok(target)
     }
 }
+
+/// The inputs frozen at submission.
+fn frozen_inputs(path: &Path) -> Result<Resolved, AppError> {
+    let file = path.join(INPUTS_FILE);
+    let text = crate::bounded_read::text(&file, MAX_INPUTS_BYTES)
+        .map_err(|e| AppError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| AppError::Usage(format!("{} is not a list of inputs: {e}", file.display())))
+}
+
+/// Inputs are a path, a size and a time per file, or a line each.
+const MAX_INPUTS_BYTES: u64 = 1 << 30;
 
 /// What `result.json` says about the parts it was gathered from.
 #[derive(Clone, Debug, PartialEq, Eq)]

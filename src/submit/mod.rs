@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diagnostic::AppError;
+use crate::jobfile::inputs::Resolved;
 use crate::plan::JobPlan;
 pub use crate::run_dir::manifest::Scheduler;
 use crate::run_dir::manifest::{self, Manifest};
@@ -38,14 +39,19 @@ pub struct Request<'a> {
     pub mode: SlurmMode,
     pub plan: &'a JobPlan,
     pub threads_per_slice: usize,
+    /// A task job's working directory and inputs, frozen into the run directory.
+    pub resolved: Option<&'a Resolved>,
 }
 
 /// Creates the run directory with its manifest, plan and the scheduler's files. If anything
 /// fails, the directory is removed again.
 pub fn prepare(request: &Request) -> Result<RunDir, AppError> {
     let binary = this_binary()?;
-    let workdir = std::env::current_dir()
-        .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?;
+    let workdir = match request.resolved {
+        Some(resolved) => resolved.workdir.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| AppError::Run(format!("cannot read the current directory: {e}")))?,
+    };
     let run_dir = RunDir::create(request.run_dir, request.spec, request.source, |job_hash| {
         Manifest {
             format: manifest::FORMAT,
@@ -67,6 +73,9 @@ pub fn prepare(request: &Request) -> Result<RunDir, AppError> {
             PLAN_FILE,
             &serde_json::to_string_pretty(request.plan).expect("a plan serializes"),
         )?;
+        if let Some(resolved) = request.resolved {
+            run_dir.freeze_inputs(resolved)?;
+        }
         let input = RenderInput {
             spec: &run_dir.spec,
             manifest: &run_dir.manifest,
