@@ -372,6 +372,9 @@ pub struct TaskReport {
     pub elapsed_s: f64,
     /// Every task, in task order.
     pub tasks: Vec<TaskRecord>,
+    /// Inputs that changed since a submitted run's tasks read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Submitted>,
 }
@@ -405,6 +408,7 @@ impl TaskReport {
             logs,
             elapsed_s,
             tasks: records,
+            warnings: Vec::new(),
             submitted: None,
         }
     }
@@ -466,6 +470,9 @@ impl TaskReport {
         }
         if let Some(submitted) = &self.submitted {
             out.push_str(&submitted_lines(submitted));
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
         }
         out
     }

@@ -34,6 +34,9 @@ pub struct StatusReport {
     /// Gather jobs still in the queue, by state.
     gather_queued: BTreeMap<String, usize>,
     result: ResultState,
+    /// Inputs of a task job that changed since submission.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changed_inputs: Vec<String>,
     /// Why the latest submission stopped before every job was submitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     submission_failed: Option<String>,
@@ -102,6 +105,9 @@ impl Outcome for StatusReport {
                 self.run_dir
             ));
         }
+        for change in &self.changed_inputs {
+            text.push_str(&format!("warning: input {change}\n"));
+        }
         if let Some(failure) = &self.submission_failed {
             text.push_str(&format!(
                 "warning: the latest submission stopped before every job was submitted: {failure}\n"
@@ -135,6 +141,7 @@ pub fn status(args: &Args) -> Result<StatusReport, AppError> {
             .collect(),
         gather_queued: survey.gather_queued.clone(),
         result: survey.result,
+        changed_inputs: run.changed_inputs(),
         submission_failed: run
             .manifest
             .submissions

@@ -222,6 +222,11 @@ pub fn gather(run: &RunDir, queue: &[QueueEntry]) -> Result<Gathered, AppError> 
                 ))
             })?;
             report.submitted = Some(submitted);
+            report.warnings = run
+                .changed_inputs()
+                .into_iter()
+                .map(|change| format!("input {change}"))
+                .collect();
             Gathered::Tasks(report)
         }
     };

@@ -111,3 +111,59 @@ pub fn mpi_binary() -> &'static PathBuf {
         target.join("debug/hpcsub")
     })
 }
+
+/// A task job over files and lines whose tasks print arrays and histograms, written into `dir`:
+/// `data/*.txt` hold numbers (multiples of 1/8, so every sum is exact in doubles), `cuts.txt`
+/// holds one cut a line. Returns the job file and the result a direct computation gives.
+pub fn input_job(dir: &Path) -> (PathBuf, Value) {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let files: [&[i64]; 3] = [&[1, 2, 3, 4], &[5, 9, 13], &[0, 7, 8, 15, 16, 2]];
+    for (i, eighths) in files.iter().enumerate() {
+        let text: Vec<String> = eighths
+            .iter()
+            .map(|e| (*e as f64 / 8.0).to_string())
+            .collect();
+        std::fs::write(data.join(format!("f{i}.txt")), text.join("\n") + "\n").unwrap();
+    }
+    std::fs::write(dir.join("cuts.txt"), "# cut in eighths\n0\n\n4\n").unwrap();
+    std::fs::write(
+        dir.join("analyse.py"),
+        r#"import json, sys
+values = [float(v) for v in open(sys.argv[1]).read().split()]
+cut = int(sys.argv[2]) / 8
+kept = [v for v in values if v >= cut]
+edges = [0, 0.5, 1, 1.5, 2, 2.5]
+counts = [sum(1 for v in kept if lo <= v < hi) for lo, hi in zip(edges, edges[1:])]
+print(json.dumps({"n": len(kept), "moments": [sum(kept), sum(v * v for v in kept)],
+                  "h": {"edges": edges, "counts": counts}}))
+"#,
+    )
+    .unwrap();
+    let job = write_job(
+        dir,
+        "inputs.yaml",
+        "name: inputs\ntasks:\n  files: \"data/*.txt\"\n  lines: cuts.txt\n  command: [python3, analyse.py, \"{file}\", \"{line}\"]\n  result: json\nreduce: [sum]\nsplit: {slices: 2, threads: 2}\n",
+    );
+    let (mut n, mut sum, mut squares) = (0i64, 0f64, 0f64);
+    let mut counts = [0u64; 5];
+    for eighths in files {
+        for cut in [0, 4] {
+            for &e in eighths.iter().filter(|&&e| e >= cut) {
+                let v = e as f64 / 8.0;
+                n += 1;
+                sum += v;
+                squares += v * v;
+                if let Some(bin) = counts.get_mut((v / 0.5) as usize) {
+                    *bin += 1;
+                }
+            }
+        }
+    }
+    let expected = serde_json::json!({
+        "n": {"count": 6, "sum": n},
+        "moments": {"count": 6, "sum": [sum, squares]},
+        "h": {"count": 6, "edges": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5], "counts": counts},
+    });
+    (job, expected)
+}

@@ -415,3 +415,17 @@ fn hostile_condor_values_are_refused_where_they_are_written() {
         assert!(stderr.contains(says), "{section}\n{stderr}");
     }
 }
+
+#[test]
+fn task_jobs_over_files_and_lines_on_the_emulated_pool_give_the_exact_sums() {
+    let work = tempfile::tempdir().unwrap();
+    let (job, expected) = input_job(work.path());
+    let submitted = success_json(&output_of(
+        hpcsub()
+            .args(["submit", "--to", "condor", "--wait", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job)
+            .env("PATH", emulated_path()),
+    ));
+    assert_eq!(submitted["result"], expected, "{submitted}");
+}

@@ -224,3 +224,21 @@ fn task_jobs_under_mpirun_give_the_local_result() {
         assert_eq!(out["failed"][0]["task"], 7);
     }
 }
+
+#[test]
+fn task_jobs_over_files_and_lines_under_mpirun_give_the_exact_sums() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, expected) = input_job(dir.path());
+    let output = output_within(
+        mpirun(2)
+            .arg(mpi_binary())
+            .args(["run", "--json", "-q", "--threads", "2"])
+            .arg(&job),
+        LIMIT,
+    );
+    assert!(output.status.success(), "{output:?}");
+    let out = one_json(&output);
+    assert_eq!(out["ranks"], 2);
+    assert_eq!(out["result"], expected);
+    assert_eq!(out["tasks"].as_array().unwrap().len(), 6);
+}

@@ -345,3 +345,16 @@ fn mpi_mode_runs_one_srun_job_with_the_bits_of_a_local_run() {
     ));
     assert_eq!(gathered["result"], submitted["result"]);
 }
+
+#[test]
+fn task_jobs_over_files_and_lines_as_an_array_give_the_exact_sums() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let (job, expected) = input_job(work.path());
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &["--wait"]);
+    assert_eq!(submitted["result"], expected, "{submitted}");
+    assert_eq!(submitted["slices"], 2);
+    let run_dir = Path::new(submitted["run_dir"].as_str().unwrap());
+    let lines = std::fs::read_to_string(run_dir.join("tasks.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 6);
+}
