@@ -60,6 +60,17 @@ pub fn run<S: AsRef<OsStr>>(
     dir: Option<&Path>,
     stdin: Option<&[u8]>,
 ) -> Result<String, Failure> {
+    let output = output(program, args, dir, stdin)?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Runs `program args...` as [`run`] does; its stdout and stderr as bytes, if it exited 0.
+pub fn output<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    dir: Option<&Path>,
+    stdin: Option<&[u8]>,
+) -> Result<std::process::Output, Failure> {
     let command_line = std::iter::once(program.to_string())
         .chain(
             args.iter()
@@ -107,7 +118,7 @@ pub fn run<S: AsRef<OsStr>>(
             true,
         ));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    Ok(output)
 }
 
 #[cfg(test)]

@@ -16,6 +16,18 @@ pub struct JobSpec {
     pub resources: Resources,
     pub slurm: SlurmSpec,
     pub condor: CondorSpec,
+    /// How the site's software is set up before a task job's tasks run.
+    pub environment: Option<EnvironmentSpec>,
+}
+
+/// `environment:`: a bash script to source and environment modules to load, once per slice (or
+/// local run) before its tasks; they get the environment that results.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EnvironmentSpec {
+    /// Relative to the tasks' working directory.
+    pub script: Option<Located<String>>,
+    /// Each name checked to be a module name, and loaded in order, before the script runs.
+    pub modules: Vec<String>,
 }
 
 /// The custom ClassAd attribute hpcsub sets on every HTCondor proc: the slice it computes. A job

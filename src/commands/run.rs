@@ -9,6 +9,7 @@ use super::job::JobArgs;
 use super::outcome::{Global, Outcome, Status};
 use crate::diagnostic::AppError;
 use crate::executor::command::{self, TaskContext};
+use crate::executor::environment;
 use crate::executor::local;
 use crate::executor::ranks::{self, Ranks};
 use crate::kernel::{Kernel, chosen_isa};
@@ -202,11 +203,29 @@ fn run_tasks(
     let logs = Logs::new(logs, &spec.name)?;
     let logs_path = logs.path();
     let outputs = logs_path.join("outputs");
+    let environment = match &spec.environment {
+        Some(environment) => {
+            let log = match &ranks {
+                Ranks::Mpi(Some(launch)) => format!("setup-rank-{}.log", launch.rank),
+                _ => "setup.log".to_string(),
+            };
+            match environment::set_up(environment, workdir, &logs_path.join(log)) {
+                Ok(variables) => Some(variables),
+                Err(e) => {
+                    // Kept: the setup's log says why.
+                    logs.settle(true);
+                    return Err(AppError::Run(e));
+                }
+            }
+        }
+        None => None,
+    };
     let context = TaskContext {
         tasks,
         workdir,
         logs: &logs_path,
         outputs: &outputs,
+        environment: environment.as_deref(),
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);

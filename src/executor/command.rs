@@ -3,6 +3,7 @@
 //! timeout, Ctrl-C or SIGTERM kills its children too), with stdout and stderr in log files.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -26,6 +27,9 @@ pub struct TaskContext<'a> {
     pub logs: &'a Path,
     /// Where each task's `{outdir}` is made, as `task-<id>/`.
     pub outputs: &'a Path,
+    /// The whole environment of every task, when the job sets one up (`environment:`); else
+    /// tasks inherit hpcsub's.
+    pub environment: Option<&'a [(OsString, OsString)]>,
 }
 
 /// The `{outdir}` of task `task`.
@@ -244,8 +248,13 @@ fn attempt(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        .env("HPCSUB_TASK", task.to_string())
         .process_group(0);
+    if let Some(environment) = context.environment {
+        command
+            .env_clear()
+            .envs(environment.iter().map(|(k, v)| (k, v)));
+    }
+    command.env("HPCSUB_TASK", task.to_string());
     for (name, value) in &tasks.env {
         command.env(name, tasks.fill(value, task, &outdir));
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::diagnostic::AppError;
 use crate::executor::command::{self, TaskContext};
+use crate::executor::environment;
 use crate::executor::local;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
@@ -105,11 +106,22 @@ pub fn run_tasks(
     }
     let logs = run_dir.logs();
     let outputs = run_dir.outputs();
+    let workdir = &run_dir.manifest.workdir;
+    // Named as a slice's log, so a gather lists it with the slice.
+    let setup_log = logs.join(format!("setup_{slice}.err"));
+    let environment = match &run_dir.spec.environment {
+        Some(environment) => Some(
+            environment::set_up(environment, workdir, &setup_log)
+                .map_err(|e| AppError::Run(format!("slice {slice}: {e}")))?,
+        ),
+        None => None,
+    };
     let context = TaskContext {
         tasks,
-        workdir: &run_dir.manifest.workdir,
+        workdir,
         logs: &logs,
         outputs: &outputs,
+        environment: environment.as_deref(),
     };
     let mut outcomes = command::run_tasks(&context, &to_run, threads, &TaskProgress::new(0, false));
     let failed_tasks = outcomes.iter().filter(|o| o.failure.is_some()).count();

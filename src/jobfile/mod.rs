@@ -15,8 +15,9 @@ use marked_yaml::Spanned;
 use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
-    ComputeSpec, HistogramSpec, JobSpec, MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, ReduceSpec,
-    Resources, ResultKind, SplitSpec, Statistic, VarDefinition, VarSpec, Work,
+    ComputeSpec, EnvironmentSpec, HistogramSpec, JobSpec, Located, MAX_HISTOGRAM_BINS, MAX_SLICES,
+    MAX_THREADS, ReduceSpec, Resources, ResultKind, SplitSpec, Statistic, VarDefinition, VarSpec,
+    Work,
 };
 use yaml::{RawCompute, RawReduction, locate};
 
@@ -55,6 +56,20 @@ pub fn load_resolved(
             };
             let fail = |diag| FileDiagnostic::new(path, Some(&source), diag);
             let workdir = inputs::workdir(tasks, job_dir).map_err(fail)?;
+            if let Some(script) = spec.environment.as_ref().and_then(|e| e.script.as_ref())
+                && !workdir.join(&script.value).is_file()
+            {
+                return Err(fail(
+                    Diagnostic::new(
+                        script.location,
+                        format!(
+                            "the setup script {} is not a file",
+                            workdir.join(&script.value).display()
+                        ),
+                    )
+                    .with_help("it is relative to the tasks' working directory"),
+                ));
+            }
             Some(inputs::resolve(tasks, &workdir).map_err(fail)?)
         }
         Work::Compute(_) => None,
@@ -195,7 +210,64 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
         resources,
         slurm: slurm::validate(&raw.slurm)?,
         condor: condor::validate(&raw.condor)?,
+        environment: validate_environment(&raw.environment, &raw.tasks)?,
     })
+}
+
+/// `environment:` is for task jobs: it sets up what their programs need.
+fn validate_environment(
+    raw: &Option<Spanned<yaml::RawEnvironment>>,
+    tasks: &Option<Spanned<yaml::RawTasks>>,
+) -> Result<Option<EnvironmentSpec>, Diagnostic> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if tasks.is_none() {
+        return Err(Diagnostic::new(
+            locate(raw),
+            "`environment` sets up the programs of `tasks:`; a `compute:` job runs no program",
+        ));
+    }
+    if raw.script.is_none() && raw.modules.as_ref().is_none_or(|m| m.is_empty()) {
+        return Err(
+            Diagnostic::new(locate(raw), "`environment` sets up nothing")
+                .with_help("give `script: setup.sh`, `modules: [gcc/12]`, or both"),
+        );
+    }
+    let modules = raw
+        .modules
+        .iter()
+        .flat_map(|list| list.iter())
+        .map(|name| {
+            let valid = !name.is_empty()
+                && !name.starts_with('-')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-/@:".contains(c));
+            if valid {
+                Ok(name.to_string())
+            } else {
+                Err(Diagnostic::new(
+                    locate(name),
+                    format!("`{}` is not a module name", name.as_str()),
+                )
+                .with_help(
+                    "module names hold letters, digits and `. _ + - / @ :`, such as gcc/12.2",
+                ))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let script = match &raw.script {
+        Some(script) if script.trim().is_empty() => {
+            return Err(Diagnostic::new(locate(script), "`script` is empty"));
+        }
+        Some(script) => Some(Located {
+            value: script.to_string(),
+            location: locate(script),
+        }),
+        None => None,
+    };
+    Ok(Some(EnvironmentSpec { script, modules }))
 }
 
 /// Job names end up in file names and scheduler job names, so they are kept to a safe alphabet.

@@ -21,6 +21,14 @@ pub struct RawJob {
     pub resources: Option<Spanned<RawResources>>,
     pub slurm: Option<Spanned<RawSlurm>>,
     pub condor: Option<Spanned<RawCondor>>,
+    pub environment: Option<Spanned<RawEnvironment>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    pub script: Option<Spanned<String>>,
+    pub modules: Option<RawList>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +290,9 @@ fn expected_at(path: &str) -> Option<&'static str> {
     let leaf = leaf.split('[').next().unwrap_or(leaf);
     Some(match leaf {
         "name" => "a job name such as `quadratic`",
+        "environment" => "a mapping with `script` and `modules`",
+        "script" => "the path of a bash script, relative to the tasks' working directory",
+        "modules" => "a list of environment modules such as [gcc/12, python]",
         "seed" => "a whole number from 0 to 18446744073709551615",
         "compute" => "a mapping with `samples`, `vars` and `expr`",
         "tasks" => "a mapping with `command` and `count`, `params`, `files` or `lines`",

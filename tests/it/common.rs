@@ -167,3 +167,23 @@ print(json.dumps({"n": len(kept), "moments": [sum(kept), sum(v * v for v in kept
     });
     (job, expected)
 }
+
+/// The environment modules shipped for the tests (`MODULEPATH`).
+pub fn test_modules() -> PathBuf {
+    repo_path("tests/fixtures/modules")
+}
+
+/// A task job whose 4 tasks each print 1 only if they see what `environment:` set up: a variable
+/// the setup script exports and a program the test module puts on PATH.
+pub fn environment_job(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("setup.sh"),
+        "# sourced by bash before any task runs\nexport SETUP_VAR=\"from setup\"\necho 'setting up'\n",
+    )
+    .unwrap();
+    write_job(
+        dir,
+        "env.yaml",
+        "name: env\nenvironment:\n  modules: [hpcsub-test/1.0]\n  script: setup.sh\ntasks:\n  count: 4\n  command: [sh, -c, 'test \"$SETUP_VAR\" = \"from setup\" && test \"$HPCSUB_TEST_MODULE\" = \"loaded 1.0\" && hpcsub-test-tool']\nreduce: [sum]\nsplit: {slices: 2, threads: 2}\n",
+    )
+}

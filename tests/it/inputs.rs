@@ -192,3 +192,56 @@ fn a_submitted_run_freezes_its_inputs_and_says_when_one_changed() {
         "{changed}"
     );
 }
+
+#[test]
+fn every_task_sees_the_environment_the_setup_script_and_modules_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = environment_job(dir.path());
+    let logs = dir.path().join("logs");
+    let output = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "-q", "--logs", logs.to_str().unwrap()])
+            .env("MODULEPATH", test_modules()),
+    );
+    let out = one_json(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert_eq!(out["result"]["sum"], 4);
+    let log = std::fs::read_to_string(logs.join("setup.log")).unwrap();
+    assert!(log.contains("setting up"), "{log}");
+}
+
+#[test]
+fn a_failing_setup_fails_the_run_with_its_log_and_bad_module_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = environment_job(dir.path());
+    let output = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .arg("-q")
+            .env("MODULEPATH", dir.path()),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the environment setup failed"), "{stderr}");
+    let log = stderr.rsplit("its output is in ").next().unwrap().trim();
+    assert!(
+        std::fs::read_to_string(log)
+            .unwrap()
+            .contains("module load hpcsub-test/1.0 failed"),
+        "{log}"
+    );
+    let text = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("[hpcsub-test/1.0]", "[\"gcc; rm -rf /\"]");
+    let bad = write_job(dir.path(), "bad.yaml", &text);
+    let output = output_of(hpcsub().arg("check").arg(&bad));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.yaml:3:13: error: `gcc; rm -rf /` is not a module name"),
+        "{stderr}"
+    );
+}

@@ -358,3 +358,21 @@ fn task_jobs_over_files_and_lines_as_an_array_give_the_exact_sums() {
     let lines = std::fs::read_to_string(run_dir.join("tasks.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 6);
 }
+
+#[test]
+fn every_slice_sets_up_the_environment_before_its_tasks() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = environment_job(work.path());
+    let submitted = success_json(&output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["submit", "--to", "slurm", "--wait", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job)
+            .env("MODULEPATH", test_modules()),
+    ));
+    assert_eq!(submitted["result"]["sum"], 4, "{submitted}");
+    let run_dir = Path::new(submitted["run_dir"].as_str().unwrap());
+    assert!(run_dir.join("logs/setup_1.err").exists());
+}
