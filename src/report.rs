@@ -430,12 +430,22 @@ impl TaskReport {
         );
         for (key, value) in &self.result {
             match value {
-                Value::Object(stats) => {
-                    let _ = writeln!(out, "  {key}");
-                    for (k, v) in stats {
-                        let _ = writeln!(out, "    {k:<6} {}", shown(v));
+                Value::Object(stats) => match task_histogram(stats) {
+                    Some((edges, counts)) => {
+                        let _ = writeln!(
+                            out,
+                            "  {key} (histogram summed over {} tasks)",
+                            stats["count"]
+                        );
+                        out.push_str(&bars(&edges, &counts, "    "));
                     }
-                }
+                    None => {
+                        let _ = writeln!(out, "  {key}");
+                        for (k, v) in stats {
+                            let _ = writeln!(out, "    {k:<6} {}", shown(v));
+                        }
+                    }
+                },
                 other => {
                     let _ = writeln!(out, "  {key:<6} {}", shown(other));
                 }
@@ -570,32 +580,48 @@ const MAX_BINS_SHOWN: usize = 60;
 
 fn histogram_table(h: &HistogramReport) -> String {
     let mut out = String::from("  histogram\n");
-    if h.counts.len() > MAX_BINS_SHOWN {
-        let _ = writeln!(
-            out,
-            "    {} bins (use --json to see them all); underflow {}, overflow {}",
-            h.counts.len(),
-            h.underflow,
-            h.overflow
-        );
-        return out;
-    }
-    let edges = &h.edges;
-    let tallest = h.counts.iter().copied().max().unwrap_or(0).max(1);
-    for (bin, count) in h.counts.iter().enumerate() {
-        let bar = "#".repeat((count * BAR_WIDTH / tallest) as usize);
-        let _ = writeln!(
-            out,
-            "    [{:>12}, {:>12})  {:>12}  {bar}",
-            format_float(readable(edges[bin])),
-            format_float(readable(edges[bin + 1])),
-            count
-        );
-    }
+    out.push_str(&bars(&h.edges, &h.counts, "    "));
     let _ = writeln!(
         out,
         "    underflow {}, overflow {}",
         h.underflow, h.overflow
     );
     out
+}
+
+/// One line a bin, with a bar as long as its count; `indent` before each.
+fn bars(edges: &[f64], counts: &[u64], indent: &str) -> String {
+    if counts.len() > MAX_BINS_SHOWN || edges.len() != counts.len() + 1 {
+        return format!(
+            "{indent}{} bins (use --json to see them all)\n",
+            counts.len()
+        );
+    }
+    let tallest = counts.iter().copied().max().unwrap_or(0).max(1);
+    let mut out = String::new();
+    for (bin, count) in counts.iter().enumerate() {
+        let bar = "#".repeat((count * BAR_WIDTH / tallest) as usize);
+        let _ = writeln!(
+            out,
+            "{indent}[{:>12}, {:>12})  {:>12}  {bar}",
+            format_float(readable(edges[bin])),
+            format_float(readable(edges[bin + 1])),
+            count
+        );
+    }
+    out
+}
+
+/// A summed task histogram (`{"count", "edges", "counts"}`), if `stats` is one.
+fn task_histogram(stats: &Map<String, Value>) -> Option<(Vec<f64>, Vec<u64>)> {
+    let numbers = |key: &str| stats.get(key)?.as_array().cloned();
+    let edges = numbers("edges")?
+        .iter()
+        .map(Value::as_f64)
+        .collect::<Option<_>>()?;
+    let counts = numbers("counts")?
+        .iter()
+        .map(Value::as_u64)
+        .collect::<Option<_>>()?;
+    Some((edges, counts))
 }

@@ -1,5 +1,7 @@
 //! `hpcsub check`: validate a job file and show its plan, as `run` and `submit` would use it.
 
+use std::path::Path;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -32,6 +34,9 @@ pub struct CheckOutcome {
     /// The argv of the first tasks (task jobs).
     #[serde(skip_serializing_if = "Option::is_none")]
     commands: Option<Value>,
+    /// Problems that will make tasks fail, seen before anything runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
     #[serde(skip)]
     text: String,
     #[serde(skip)]
@@ -40,7 +45,11 @@ pub struct CheckOutcome {
 
 impl Outcome for CheckOutcome {
     fn text(&self) -> String {
-        self.text.clone()
+        let mut text = self.text.clone();
+        for warning in &self.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
+        }
+        text
     }
 
     fn notes(&self) -> Vec<String> {
@@ -51,7 +60,8 @@ impl Outcome for CheckOutcome {
 const SHOWN: usize = 20;
 
 pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
-    let spec = args.job.load()?.spec;
+    let loaded = args.job.load()?;
+    let spec = loaded.spec;
     let threads = plan::threads(&spec);
     match &spec.work {
         Work::Compute(compute) => {
@@ -82,6 +92,7 @@ pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
                 threads_per_submitted_slice: threads.per_slice,
                 code: Some(code),
                 commands: None,
+                warnings: Vec::new(),
                 notes,
             })
         }
@@ -101,10 +112,42 @@ pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
                 threads_per_submitted_slice: threads.per_slice,
                 code: None,
                 commands: Some(commands),
+                warnings: loaded
+                    .resolved
+                    .iter()
+                    .filter_map(|r| missing_program(tasks, &r.workdir))
+                    .collect(),
                 notes: Vec::new(),
             })
         }
     }
+}
+
+/// Why the first task's program would not start, if it would not: not on PATH, or (a path)
+/// not an executable file relative to the working directory.
+fn missing_program(tasks: &TasksSpec, workdir: &Path) -> Option<String> {
+    let program = argv(tasks, 0).into_iter().next()?;
+    let executable = |path: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = workdir.join(&program);
+        return (!executable(&path)).then(|| {
+            format!(
+                "the program {} is not an executable file (paths are relative to {})",
+                path.display(),
+                workdir.display()
+            )
+        });
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| executable(&dir.join(&program)));
+    (!found).then(|| {
+        format!(
+            "the program `{program}` is not on PATH here (a module in `environment:` may add it)"
+        )
+    })
 }
 
 fn plural(n: u64, word: &str) -> String {

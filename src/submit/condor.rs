@@ -125,8 +125,19 @@ pub fn job_submit(input: &RenderInput, queue: Queue) -> Result<String, AppError>
         ));
     }
     if spec.tasks().is_some() {
-        // Command tasks find their programs as they would with `hpcsub run`.
-        lines.push("getenv = PATH".into());
+        // Command tasks find their programs as they would with `hpcsub run`, and `module load`
+        // its modules.
+        lines.push(
+            if spec
+                .environment
+                .as_ref()
+                .is_some_and(|e| !e.modules.is_empty())
+            {
+                "getenv = PATH, MODULEPATH".into()
+            } else {
+                "getenv = PATH".into()
+            },
+        );
     }
     if let Some(max_idle) = spec.condor.max_idle {
         lines.push(format!("max_idle = {max_idle}"));

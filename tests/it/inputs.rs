@@ -245,3 +245,25 @@ fn a_failing_setup_fails_the_run_with_its_log_and_bad_module_names_are_refused()
         "{stderr}"
     );
 }
+
+#[test]
+fn check_warns_when_a_tasks_program_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "missing.yaml",
+        "name: missing\ntasks:\n  count: 2\n  command: [./analyse.sh, \"{task}\"]\n",
+    );
+    let output = output_of(hpcsub().args(["check", "--json"]).arg(&job));
+    let plan = success_json(&output);
+    let warning = plan["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("analyse.sh is not an executable file"),
+        "{warning}"
+    );
+    let path = dir.path().join("analyse.sh");
+    std::fs::write(&path, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let plan = success_json(&output_of(hpcsub().args(["check", "--json"]).arg(&job)));
+    assert!(plan.get("warnings").is_none(), "{plan}");
+}
