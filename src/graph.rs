@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use crate::expr::{Expr, UnaryOp, semantics};
 use crate::kernel::program::{Arith, BinaryKind, Instruction, Operand, Program, UnaryKind};
 use crate::plan::{self, Plan};
-use crate::spec::{ComputeSpec, JobSpec, TasksSpec, VarDefinition, Work};
+use crate::spec::{ComputeSpec, JobSpec, TasksSpec, VarDefinition, Work, WorkflowSpec};
 
 /// A DOT string literal.
 fn quoted(text: &str) -> String {
@@ -448,6 +448,90 @@ pub fn dot(spec: &JobSpec, threads: usize, optimized: bool) -> String {
     match &spec.work {
         Work::Compute(compute) => compute_graph(spec, compute, threads, optimized),
         Work::Tasks(tasks) => tasks_graph(spec, tasks, threads),
+    }
+}
+
+/// The DOT text of a workflow: each step a cluster with its work, slices, threads and reduce,
+/// and an edge from every step to each step that needs it.
+pub fn workflow_dot(workflow: &WorkflowSpec, threads: impl Fn(&JobSpec) -> usize) -> String {
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=TB;\n  compound=true;\n  node [fontname=\"Helvetica\"];\n",
+        quoted(&workflow.name)
+    );
+    for (index, step) in workflow.steps.iter().enumerate() {
+        let job = &step.job;
+        let work = match &job.work {
+            Work::Compute(compute) => format!(
+                "compute: {} samples\nexpr: {}",
+                compute.samples,
+                AsWrittenText(&compute.expr)
+            ),
+            Work::Tasks(tasks) => {
+                let from = tasks
+                    .from
+                    .as_ref()
+                    .map_or(String::new(), |f| format!(" (one per task of {f})"));
+                format!(
+                    "tasks: {}{from}\nresult: {}",
+                    tasks.count,
+                    tasks.result.name()
+                )
+            }
+        };
+        let slices = job.split.slices;
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{index} {{\n    label={};\n    style=rounded;\n    step{index} [label={}, shape=note];\n    plan{index} [label={}, shape=box3d];\n    reduce{index} [label={}, shape=box, style=filled, fillcolor=palegreen];\n    step{index} -> plan{index} -> reduce{index};\n  }}",
+            quoted(&format!("step {}", step.name)),
+            quoted(&work),
+            quoted(&format!(
+                "{slices} slice{} x {} thread{}",
+                if slices == 1 { "" } else { "s" },
+                threads(job),
+                if threads(job) == 1 { "" } else { "s" }
+            )),
+            quoted(&reduce_label(job)),
+        );
+    }
+    for (index, step) in workflow.steps.iter().enumerate() {
+        for need in &step.needs {
+            let from = workflow
+                .steps
+                .iter()
+                .position(|s| &s.name == need)
+                .expect("validated");
+            let _ = writeln!(
+                out,
+                "  reduce{from} -> step{index} [ltail=cluster_{from}, lhead=cluster_{index}, label=\" needs\"];"
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// An expression as it reads, for labels.
+struct AsWrittenText<'a>(&'a Expr);
+
+impl std::fmt::Display for AsWrittenText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Expr::Number(x) => write!(f, "{x}"),
+            Expr::Name(name, _) => write!(f, "{name}"),
+            Expr::Unary(UnaryOp::Neg, x) => write!(f, "-{}", AsWrittenText(x)),
+            Expr::Unary(UnaryOp::Not, x) => write!(f, "!{}", AsWrittenText(x)),
+            Expr::Binary(op, a, b) => write!(
+                f,
+                "({} {} {})",
+                AsWrittenText(a),
+                op.symbol(),
+                AsWrittenText(b)
+            ),
+            Expr::Call { function, args, .. } => {
+                let args: Vec<String> = args.iter().map(|a| AsWrittenText(a).to_string()).collect();
+                write!(f, "{function}({})", args.join(", "))
+            }
+        }
     }
 }
 

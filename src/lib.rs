@@ -24,3 +24,4 @@ pub mod run_dir;
 pub mod scale;
 pub mod spec;
 pub mod submit;
+pub mod workflow;

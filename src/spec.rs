@@ -34,6 +34,42 @@ pub struct EnvironmentSpec {
 /// file may not set it.
 pub const CONDOR_SLICE_ATTRIBUTE: &str = "HpcsubSlice";
 
+/// A job file: one job, or a workflow of steps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Document {
+    Job(Box<JobSpec>),
+    Workflow(WorkflowSpec),
+}
+
+/// A job of several dependent steps (`steps:`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowSpec {
+    pub name: String,
+    pub seed: u64,
+    /// Every step after the steps it needs; steps that need nothing in the order written.
+    pub steps: Vec<StepSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepSpec {
+    pub name: String,
+    pub needs: Vec<String>,
+    /// The step as a job of its own, named `<workflow>-<step>`, with the workflow's seed,
+    /// `slurm:` and `condor:`.
+    pub job: JobSpec,
+}
+
+impl WorkflowSpec {
+    pub fn step(&self, name: &str) -> Option<&StepSpec> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+/// The placeholders and names by which a step refers to a step it needs: `{steps.X.result}`
+/// (its `result.json`), `{steps.X.outputs}` (the directory of its tasks' `{outdir}`s),
+/// `{steps.X.tasks}` (its `tasks.jsonl`); and `steps.X.<statistic>` in expressions.
+pub const STEP_PATHS: [&str; 3] = ["result", "outputs", "tasks"];
+
 /// HTCondor settings of a job file, each validated so it can go into a submit file as is.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CondorSpec {
@@ -141,10 +177,18 @@ pub const LINE: &str = "line";
 
 /// A value of the job file with where it was written, for problems found after parsing (a glob
 /// that matches nothing, a directory that is not there).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Located<T> {
     pub value: T,
     pub location: Location,
+}
+
+/// The value alone: where it was written is no part of what a job means (a workflow step's
+/// hash is taken from this text, and must not change when lines move).
+impl<T: std::fmt::Debug> std::fmt::Debug for Located<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
 }
 
 /// Where a task job's inputs come from, as written; they become the first axes of the task
@@ -183,6 +227,18 @@ pub struct TasksSpec {
     pub inputs: TaskInputs,
     /// `tasks.workdir`, relative to the job file's directory.
     pub workdir: Option<Located<String>>,
+    /// `tasks.from`: the step whose tasks this step maps over, one task each.
+    pub from: Option<String>,
+    /// Values of placeholders bound when the step runs: `steps.X.*` paths, and for a step
+    /// `from` another, each task's `input` and `result.KEY` (one map per task).
+    pub bound: Bindings,
+}
+
+/// What a step's placeholders stand for once the steps it needs have run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bindings {
+    pub fixed: std::collections::BTreeMap<String, String>,
+    pub per_task: Vec<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -284,6 +340,13 @@ impl TasksSpec {
                 }
                 Piece::Placeholder(name) => {
                     if let Some((_, value)) = point.iter().find(|(param, _)| param == name) {
+                        text.push_str(value);
+                    } else if let Some(value) = self.bound.fixed.get(name).or_else(|| {
+                        self.bound
+                            .per_task
+                            .get(usize::try_from(task).ok()?)?
+                            .get(name)
+                    }) {
                         text.push_str(value);
                     }
                 }

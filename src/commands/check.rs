@@ -10,7 +10,7 @@ use super::outcome::Outcome;
 use crate::diagnostic::AppError;
 use crate::kernel::{Kernel, chosen_isa};
 use crate::plan::{self, JobPlan, Plan, Threads};
-use crate::spec::{JobSpec, TasksSpec, Work};
+use crate::spec::{JobSpec, TasksSpec, Work, WorkflowSpec};
 
 /// Validate a job file and print its plan: slices, threads, blocks, memory.
 #[derive(clap::Args)]
@@ -59,9 +59,117 @@ impl Outcome for CheckOutcome {
 
 const SHOWN: usize = 20;
 
-pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
-    let loaded = args.job.load()?;
-    let spec = loaded.spec;
+/// What `check` found: a job's plan, or a workflow's steps.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Checked {
+    Job(Box<CheckOutcome>),
+    Workflow(WorkflowCheck),
+}
+
+impl Outcome for Checked {
+    fn text(&self) -> String {
+        match self {
+            Checked::Job(job) => job.text(),
+            Checked::Workflow(workflow) => workflow.text.clone(),
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self {
+            Checked::Job(job) => job.notes(),
+            Checked::Workflow(_) => Vec::new(),
+        }
+    }
+}
+
+/// A workflow's steps, in the order they run, each with its plan.
+#[derive(Serialize)]
+pub struct WorkflowCheck {
+    job: String,
+    steps: Vec<StepCheck>,
+    #[serde(skip)]
+    text: String,
+}
+
+#[derive(Serialize)]
+struct StepCheck {
+    step: String,
+    needs: Vec<String>,
+    #[serde(flatten)]
+    plan: JobPlan,
+    threads_per_submitted_slice: usize,
+}
+
+pub fn check(args: &Args) -> Result<Checked, AppError> {
+    let loaded = super::job::load_document(&args.job.job)?;
+    match loaded.document {
+        crate::spec::Document::Job(mut spec) => {
+            super::job::apply(
+                &mut spec,
+                args.job.threads,
+                args.job.samples.as_deref(),
+                args.job.seed,
+            )?;
+            let resolved = loaded.resolved.into_iter().flatten().next();
+            check_job(*spec, resolved).map(|c| Checked::Job(Box::new(c)))
+        }
+        crate::spec::Document::Workflow(workflow) => {
+            Ok(Checked::Workflow(check_workflow(&workflow)))
+        }
+    }
+}
+
+fn check_workflow(workflow: &WorkflowSpec) -> WorkflowCheck {
+    let mut text = format!(
+        "{} is valid: a workflow of {} steps, run in this order (a step runs once the steps it needs are done):\n",
+        workflow.name,
+        workflow.steps.len()
+    );
+    let steps = workflow
+        .steps
+        .iter()
+        .map(|step| {
+            let job = crate::workflow::provisional(&step.job);
+            let threads = plan::threads(&job);
+            let plan = plan::of_job(&job, threads.here);
+            let what = match &job.work {
+                Work::Compute(compute) => format!("{} samples", compute.samples),
+                Work::Tasks(tasks) => match &tasks.from {
+                    Some(from) => format!("{} tasks, one per task of `{from}`", tasks.count),
+                    None => plural(tasks.count, "task"),
+                },
+            };
+            text.push_str(&format!(
+                "  {}: {what}, {} x {}{}\n",
+                step.name,
+                plural(u64::from(job.split.slices), "slice"),
+                plural(threads.here as u64, "thread"),
+                if step.needs.is_empty() {
+                    String::new()
+                } else {
+                    format!("; needs {}", step.needs.join(", "))
+                }
+            ));
+            StepCheck {
+                step: step.name.clone(),
+                needs: step.needs.clone(),
+                plan,
+                threads_per_submitted_slice: threads.per_slice,
+            }
+        })
+        .collect();
+    WorkflowCheck {
+        job: workflow.name.clone(),
+        steps,
+        text,
+    }
+}
+
+fn check_job(
+    spec: JobSpec,
+    resolved: Option<crate::jobfile::inputs::Resolved>,
+) -> Result<CheckOutcome, AppError> {
     let threads = plan::threads(&spec);
     match &spec.work {
         Work::Compute(compute) => {
@@ -112,8 +220,7 @@ pub fn check(args: &Args) -> Result<CheckOutcome, AppError> {
                 threads_per_submitted_slice: threads.per_slice,
                 code: None,
                 commands: Some(commands),
-                warnings: loaded
-                    .resolved
+                warnings: resolved
                     .iter()
                     .filter_map(|r| missing_program(tasks, &r.workdir))
                     .collect(),

@@ -8,6 +8,7 @@ use super::job;
 use super::outcome::Outcome;
 use crate::diagnostic::AppError;
 use crate::plan;
+use crate::spec::Document;
 
 /// Show the job as a graph: its variables and operations, then slices, threads and reduce.
 #[derive(clap::Args)]
@@ -48,22 +49,40 @@ impl Outcome for Graph {
 }
 
 pub fn graph(args: &Args) -> Result<Graph, AppError> {
-    let spec = job::load(&args.job, args.threads, None, None)?.spec;
+    let loaded = job::load_document(&args.job)?;
+    let mut spec = match loaded.document {
+        Document::Job(spec) => *spec,
+        Document::Workflow(workflow) => {
+            if args.optimized {
+                return Err(AppError::Usage(
+                    "--optimized shows the compiled program of one `compute:` job; a workflow's graph shows its steps".into(),
+                ));
+            }
+            let dot = crate::graph::workflow_dot(&workflow, |job| {
+                args.threads.unwrap_or_else(|| plan::threads(job).here)
+            });
+            return finish(dot, args.format);
+        }
+    };
+    job::apply(&mut spec, args.threads, None, None)?;
     if args.optimized && spec.compute().is_none() {
         return Err(AppError::Usage(
             "--optimized shows the compiled program of a `compute:` job; this job runs `tasks:`"
                 .into(),
         ));
     }
-    let dot = crate::graph::dot(&spec, plan::threads(&spec).here, args.optimized);
-    let graph = match args.format {
+    finish(
+        crate::graph::dot(&spec, plan::threads(&spec).here, args.optimized),
+        args.format,
+    )
+}
+
+fn finish(dot: String, format: Format) -> Result<Graph, AppError> {
+    let graph = match format {
         Format::Dot => dot,
         Format::Svg => to_svg(&dot)?,
     };
-    Ok(Graph {
-        format: args.format,
-        graph,
-    })
+    Ok(Graph { format, graph })
 }
 
 /// DOT rendered by Graphviz's `dot -Tsvg`.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::AppError;
 use crate::jobfile::inputs::Resolved;
 use crate::jobfile::{self, quantity};
-use crate::spec::{JobSpec, MAX_THREADS, Work};
+use crate::spec::{Document, JobSpec, MAX_THREADS, Work};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct JobArgs {
@@ -22,12 +22,6 @@ pub struct JobArgs {
     pub seed: Option<u64>,
 }
 
-impl JobArgs {
-    pub fn load(&self) -> Result<Loaded, AppError> {
-        load(&self.job, self.threads, self.samples.as_deref(), self.seed)
-    }
-}
-
 /// A job as a command sees it.
 pub struct Loaded {
     pub spec: JobSpec,
@@ -35,6 +29,23 @@ pub struct Loaded {
     pub source: String,
     /// A task job's working directory and inputs.
     pub resolved: Option<Resolved>,
+}
+
+/// A job file of one job or a workflow, each task job or step resolved.
+pub struct LoadedDocument {
+    pub document: Document,
+    pub source: String,
+    /// One per job or step, in the order of the steps.
+    pub resolved: Vec<Option<Resolved>>,
+}
+
+pub fn load_document(path: &Path) -> Result<LoadedDocument, AppError> {
+    let (document, source, resolved) = jobfile::load_resolved_document(path)?;
+    Ok(LoadedDocument {
+        document,
+        source,
+        resolved,
+    })
 }
 
 /// Loads and validates the job (a task job's inputs resolved), then applies the command line's
@@ -46,6 +57,21 @@ pub fn load(
     seed: Option<u64>,
 ) -> Result<Loaded, AppError> {
     let (mut spec, source, resolved) = jobfile::load_resolved(path)?;
+    apply(&mut spec, threads, samples, seed)?;
+    Ok(Loaded {
+        spec,
+        source,
+        resolved,
+    })
+}
+
+/// The command line's values, with the checks the job file's get.
+pub fn apply(
+    spec: &mut JobSpec,
+    threads: Option<usize>,
+    samples: Option<&str>,
+    seed: Option<u64>,
+) -> Result<(), AppError> {
     if let Some(text) = samples {
         let samples =
             quantity::parse_count(text).map_err(|m| AppError::Usage(format!("--samples: {m}")))?;
@@ -72,9 +98,5 @@ pub fn load(
         }
         spec.split.threads = Some(threads);
     }
-    Ok(Loaded {
-        spec,
-        source,
-        resolved,
-    })
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod scale;
 mod schema;
 mod slice;
 mod status;
+mod steps;
 mod submit;
 mod submitted;
 

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::job::JobArgs;
+use super::job::{self, JobArgs};
 use super::outcome::{Global, Outcome, Status};
+use super::steps::{self, WorkflowReport};
 use crate::diagnostic::AppError;
 use crate::executor::command::{self, TaskContext};
 use crate::executor::environment;
@@ -16,7 +17,7 @@ use crate::kernel::{Kernel, chosen_isa};
 use crate::plan;
 use crate::progress::{Progress, TaskProgress};
 use crate::report::{RunReport, Spread, TaskReport, write_task_files};
-use crate::spec::{ComputeSpec, JobSpec, OUTDIR, TasksSpec, Work};
+use crate::spec::{ComputeSpec, Document, JobSpec, OUTDIR, TasksSpec, Work};
 
 /// Run a job here, on all cores (or --threads).
 #[derive(clap::Args)]
@@ -33,6 +34,14 @@ pub struct Args {
     /// kept only if a task fails).
     #[arg(long, value_name = "DIR")]
     logs: Option<PathBuf>,
+    /// Workflows: the run directory, where each step leaves its result; a step whose
+    /// definition, inputs and needed results are unchanged since it ran there is not run again
+    /// (default: runs/<name>-<UTC timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Workflows: run STEP again even if its result could be kept (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub force: Vec<String>,
 }
 
 impl Args {
@@ -42,7 +51,13 @@ impl Args {
             job,
             mpi: false,
             logs: None,
+            run_dir: None,
+            force: Vec::new(),
         }
+    }
+
+    pub fn threads(&self) -> Option<usize> {
+        self.job.threads
     }
 }
 
@@ -51,6 +66,7 @@ impl Args {
 pub enum RunOutcome {
     Compute(RunReport),
     Tasks(TaskReport),
+    Workflow(WorkflowReport),
     /// A rank other than 0 of an MPI run: rank 0 reports for all.
     SecondaryRank,
 }
@@ -60,6 +76,7 @@ impl Outcome for RunOutcome {
         match self {
             RunOutcome::Compute(report) => report.to_table(),
             RunOutcome::Tasks(report) => report.to_table(),
+            RunOutcome::Workflow(report) => report.text(),
             RunOutcome::SecondaryRank => String::new(),
         }
     }
@@ -71,6 +88,7 @@ impl Outcome for RunOutcome {
                 report.failed_count(),
                 report.task_count
             )),
+            RunOutcome::Workflow(report) => report.status(),
             _ => Status::Success,
         }
     }
@@ -82,8 +100,37 @@ impl Outcome for RunOutcome {
 
 pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
     let ranks = ranks::decide(args.mpi);
-    let loaded = args.job.load()?;
-    let spec = loaded.spec;
+    let loaded = job::load_document(&args.job.job)?;
+    let mut spec = match loaded.document {
+        Document::Job(spec) => *spec,
+        Document::Workflow(workflow) => {
+            if args.logs.is_some() {
+                return Err(AppError::Usage(
+                    "--logs is for jobs of one step; each step of a workflow keeps its logs in the run directory (--run-dir)".into(),
+                ));
+            }
+            return steps::run(
+                &workflow,
+                &loaded.source,
+                &loaded.resolved,
+                args,
+                ranks,
+                global,
+            )
+            .map(RunOutcome::Workflow);
+        }
+    };
+    if args.run_dir.is_some() || !args.force.is_empty() {
+        return Err(AppError::Usage(
+            "--run-dir and --force are for workflows (`steps:`); a job of one step keeps no run directory when run here".into(),
+        ));
+    }
+    job::apply(
+        &mut spec,
+        args.job.threads,
+        args.job.samples.as_deref(),
+        args.job.seed,
+    )?;
     match &spec.work {
         Work::Compute(compute) => {
             if args.logs.is_some() {
@@ -97,14 +144,19 @@ pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
         Work::Tasks(tasks) => {
             let workdir = loaded
                 .resolved
+                .into_iter()
+                .flatten()
                 .map(|r| r.workdir)
+                .next()
                 .expect("a task job is resolved");
-            run_tasks(&spec, tasks, &workdir, args.logs.as_ref(), ranks, global)
+            let logs = Logs::new(args.logs.as_ref(), &spec.name)?;
+            let outputs = logs.path().join("outputs");
+            run_tasks(&spec, tasks, &workdir, logs, &outputs, None, ranks, global)
         }
     }
 }
 
-fn run_compute(
+pub(super) fn run_compute(
     spec: &JobSpec,
     compute: &ComputeSpec,
     ranks: Ranks,
@@ -147,13 +199,13 @@ fn run_compute(
 
 /// Where the tasks of a `run` leave their logs: `--logs DIR`, or a temporary directory that is
 /// kept only if a task failed (its log is then worth reading).
-enum Logs {
+pub(super) enum Logs {
     Given(PathBuf),
     Temporary(tempfile::TempDir),
 }
 
 impl Logs {
-    fn new(given: Option<&PathBuf>, job: &str) -> Result<Logs, AppError> {
+    pub(super) fn new(given: Option<&PathBuf>, job: &str) -> Result<Logs, AppError> {
         match given {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -190,19 +242,22 @@ impl Logs {
     }
 }
 
-fn run_tasks(
+/// Runs the tasks with their logs in `logs`, their `{outdir}`s under `outputs`, and
+/// `tasks.jsonl` and `tasks.csv` in `records` (else beside the logs, if those are kept).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_tasks(
     spec: &JobSpec,
     tasks: &TasksSpec,
     workdir: &Path,
-    logs: Option<&PathBuf>,
+    logs: Logs,
+    outputs: &Path,
+    records: Option<&Path>,
     ranks: Ranks,
     global: Global,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
     let threads = plan::threads(spec).here;
-    let logs = Logs::new(logs, &spec.name)?;
     let logs_path = logs.path();
-    let outputs = logs_path.join("outputs");
     let environment = match &spec.environment {
         Some(environment) => {
             let log = match &ranks {
@@ -224,7 +279,7 @@ fn run_tasks(
         tasks,
         workdir,
         logs: &logs_path,
-        outputs: &outputs,
+        outputs,
         environment: environment.as_deref(),
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
@@ -259,10 +314,14 @@ fn run_tasks(
         started.elapsed().as_secs_f64(),
     );
     report.logs = logs.settle(keep_logs(report.failed_count() > 0));
-    if let Some(dir) = &report.logs {
-        write_task_files(Path::new(dir), &report.tasks).map_err(|e| {
+    if let Some(dir) = records
+        .map(Path::to_path_buf)
+        .or(report.logs.as_ref().map(PathBuf::from))
+    {
+        write_task_files(&dir, &report.tasks).map_err(|e| {
             AppError::Run(format!(
-                "cannot write tasks.jsonl and tasks.csv in {dir}: {e}"
+                "cannot write tasks.jsonl and tasks.csv in {}: {e}",
+                dir.display()
             ))
         })?;
     }

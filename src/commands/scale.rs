@@ -144,8 +144,8 @@ fn run_in_process(args: &Args, threads: usize) -> Result<Timed, AppError> {
     )? {
         RunOutcome::Compute(report) => Ok(timed_compute(&report)),
         RunOutcome::Tasks(report) => Ok(timed_tasks(&report)),
-        RunOutcome::SecondaryRank => Err(AppError::Run(
-            "a run in this process reported nothing".into(),
+        RunOutcome::Workflow(_) | RunOutcome::SecondaryRank => Err(AppError::Run(
+            "a run in this process reported no result of one job".into(),
         )),
     }
 }

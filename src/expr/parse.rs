@@ -133,7 +133,16 @@ fn tokenize(text: &str) -> Result<Vec<(Token, Span)>, SyntaxError> {
             })?;
             Token::Number(value)
         } else if c.is_ascii_alphabetic() || c == b'_' {
-            while pos < bytes.len() && (bytes[pos].is_ascii_alphanumeric() || bytes[pos] == b'_') {
+            // A dot joins names (`steps.pilot.mean`, a workflow step's result) when a name
+            // follows it.
+            while pos < bytes.len()
+                && (bytes[pos].is_ascii_alphanumeric()
+                    || bytes[pos] == b'_'
+                    || (bytes[pos] == b'.'
+                        && bytes
+                            .get(pos + 1)
+                            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')))
+            {
                 pos += 1;
             }
             Token::Ident(text[start..pos].to_string())

@@ -24,6 +24,17 @@ pub struct Resolved {
     /// The lines file, if any, and its task lines in order.
     pub lines_file: Option<InputFile>,
     pub lines: Vec<String>,
+    /// A step `from` another: the whole grid it took from that step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<Grid>,
+}
+
+/// A task grid: its axes as (name, values), and its task count (which a grid without axes,
+/// `count: N`, holds alone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    pub params: Vec<(String, Vec<String>)>,
+    pub count: u64,
 }
 
 /// An input file as it was when the job was resolved.
@@ -85,6 +96,14 @@ pub fn workdir(tasks: &TasksSpec, job_dir: &Path) -> Result<PathBuf, Diagnostic>
 pub fn resolve(tasks: &mut TasksSpec, workdir: &Path) -> Result<Resolved, Diagnostic> {
     let mut resolved = Resolved {
         workdir: workdir.to_path_buf(),
+        grid: tasks.from.is_some().then(|| Grid {
+            params: tasks
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.values.clone()))
+                .collect(),
+            count: tasks.count,
+        }),
         ..Resolved::default()
     };
     if !tasks.inputs.files.is_empty() {
@@ -109,6 +128,18 @@ pub fn resolve(tasks: &mut TasksSpec, workdir: &Path) -> Result<Resolved, Diagno
 
 /// Makes a resolution the first axes of the task grid, and the count its size.
 pub fn apply(tasks: &mut TasksSpec, resolved: &Resolved) -> Result<(), String> {
+    if let Some(grid) = &resolved.grid {
+        tasks.params = grid
+            .params
+            .iter()
+            .map(|(name, values)| Param {
+                name: name.clone(),
+                values: values.clone(),
+            })
+            .collect();
+        tasks.count = grid.count;
+        return Ok(());
+    }
     let mut axes = Vec::new();
     if !tasks.inputs.files.is_empty() {
         axes.push(Param {
@@ -133,6 +164,13 @@ pub fn apply(tasks: &mut TasksSpec, resolved: &Resolved) -> Result<(), String> {
         .filter(|&n| n <= MAX_TASKS)
         .ok_or_else(|| format!("the inputs and `params` make more than {MAX_TASKS} tasks"))?;
     Ok(())
+}
+
+/// A step `from` another takes that step's grid: one task per task of it, with its parameters
+/// (and input files and lines), so `{x}` means in both what it means in the source.
+pub fn inherit(tasks: &mut TasksSpec, source: &TasksSpec) {
+    tasks.params = source.params.clone();
+    tasks.count = source.count;
 }
 
 /// Every regular file matching any of `globs` in `workdir`, once each, sorted by path bytes.

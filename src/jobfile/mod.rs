@@ -6,7 +6,10 @@ pub mod inputs;
 pub mod quantity;
 mod slurm;
 mod tasks;
+mod workflow;
 mod yaml;
+
+pub use tasks::StepScope;
 
 use std::path::Path;
 
@@ -15,9 +18,9 @@ use marked_yaml::Spanned;
 use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
-    ComputeSpec, EnvironmentSpec, HistogramSpec, JobSpec, Located, MAX_HISTOGRAM_BINS, MAX_SLICES,
-    MAX_THREADS, ReduceSpec, Resources, ResultKind, SplitSpec, Statistic, VarDefinition, VarSpec,
-    Work,
+    ComputeSpec, CondorSpec, Document, EnvironmentSpec, HistogramSpec, JobSpec, Located,
+    MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, ReduceSpec, Resources, ResultKind, SlurmSpec,
+    SplitSpec, Statistic, VarDefinition, VarSpec, Work,
 };
 use yaml::{RawCompute, RawReduction, locate};
 
@@ -26,6 +29,22 @@ const MAX_JOB_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads and validates a job file.
 pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
+    let (document, source) = load_document(path)?;
+    match document {
+        Document::Job(job) => Ok((*job, source)),
+        Document::Workflow(_) => Err(FileDiagnostic::new(
+            path,
+            Some(&source),
+            Diagnostic::new(
+                yaml::first_key_location(&source, "steps").unwrap_or(Location::START),
+                "this job file is a workflow (`steps:`), where one job was expected",
+            ),
+        )),
+    }
+}
+
+/// Reads and validates a job file of one job or a workflow.
+pub fn load_document(path: &Path) -> Result<(Document, String), FileDiagnostic> {
     let fail = |source: Option<&str>, diag: Diagnostic| FileDiagnostic::new(path, source, diag);
     let bytes = crate::bounded_read::bytes(path, MAX_JOB_FILE_BYTES).map_err(|e| {
         let message = match e {
@@ -37,8 +56,8 @@ pub fn load(path: &Path) -> Result<(JobSpec, String), FileDiagnostic> {
         fail(None, Diagnostic::new(Location::START, message))
     })?;
     let source = decode(&bytes).map_err(|diag| fail(None, diag))?;
-    let spec = parse(&source).map_err(|diag| fail(Some(&source), diag))?;
-    Ok((spec, source))
+    let document = parse_document(&source).map_err(|diag| fail(Some(&source), diag))?;
+    Ok((document, source))
 }
 
 /// A job file as [`load`] reads it, with a task job's working directory and inputs resolved
@@ -48,33 +67,68 @@ pub fn load_resolved(
     path: &Path,
 ) -> Result<(JobSpec, String, Option<inputs::Resolved>), FileDiagnostic> {
     let (mut spec, source) = load(path)?;
-    let resolved = match &mut spec.work {
-        Work::Tasks(tasks) => {
-            let job_dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => Path::new("."),
-            };
-            let fail = |diag| FileDiagnostic::new(path, Some(&source), diag);
-            let workdir = inputs::workdir(tasks, job_dir).map_err(fail)?;
-            if let Some(script) = spec.environment.as_ref().and_then(|e| e.script.as_ref())
-                && !workdir.join(&script.value).is_file()
-            {
-                return Err(fail(
-                    Diagnostic::new(
-                        script.location,
-                        format!(
-                            "the setup script {} is not a file",
-                            workdir.join(&script.value).display()
-                        ),
-                    )
-                    .with_help("it is relative to the tasks' working directory"),
-                ));
-            }
-            Some(inputs::resolve(tasks, &workdir).map_err(fail)?)
-        }
-        Work::Compute(_) => None,
-    };
+    let resolved = resolve(&mut spec, path, &source)?;
     Ok((spec, source, resolved))
+}
+
+/// [`load_document`], resolved as [`load_resolved`] resolves a job: each step of a workflow
+/// against the job file's directory, a step `from` another with that step's tasks.
+pub fn load_resolved_document(
+    path: &Path,
+) -> Result<(Document, String, Vec<Option<inputs::Resolved>>), FileDiagnostic> {
+    let (mut document, source) = load_document(path)?;
+    let resolved = match &mut document {
+        Document::Job(job) => vec![resolve(job, path, &source)?],
+        Document::Workflow(workflow) => {
+            let mut all: Vec<Option<inputs::Resolved>> = Vec::new();
+            for index in 0..workflow.steps.len() {
+                let (done, rest) = workflow.steps.split_at_mut(index);
+                let step = &mut rest[0];
+                let from = step.job.tasks().and_then(|t| t.from.clone());
+                if let (Some(from), Some(tasks)) = (from, step.job.tasks_mut()) {
+                    let source_step = done.iter().find(|s| s.name == from).expect("validated");
+                    inputs::inherit(tasks, source_step.job.tasks().expect("a task step"));
+                }
+                all.push(resolve(&mut step.job, path, &source)?);
+            }
+            all
+        }
+    };
+    Ok((document, source, resolved))
+}
+
+/// Resolves a task job's working directory, setup script and inputs against the directory of
+/// the job file at `path`.
+fn resolve(
+    spec: &mut JobSpec,
+    path: &Path,
+    source: &str,
+) -> Result<Option<inputs::Resolved>, FileDiagnostic> {
+    let environment = spec.environment.clone();
+    let Some(tasks) = spec.tasks_mut() else {
+        return Ok(None);
+    };
+    let job_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let fail = |diag| FileDiagnostic::new(path, Some(source), diag);
+    let workdir = inputs::workdir(tasks, job_dir).map_err(fail)?;
+    if let Some(script) = environment.as_ref().and_then(|e| e.script.as_ref())
+        && !workdir.join(&script.value).is_file()
+    {
+        return Err(fail(
+            Diagnostic::new(
+                script.location,
+                format!(
+                    "the setup script {} is not a file",
+                    workdir.join(&script.value).display()
+                ),
+            )
+            .with_help("it is relative to the tasks' working directory"),
+        ));
+    }
+    Ok(Some(inputs::resolve(tasks, &workdir).map_err(fail)?))
 }
 
 /// Text of a job file, refusing binary data with the position of the first offending byte.
@@ -104,23 +158,101 @@ fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
     Ok(text.to_string())
 }
 
-/// Validates job-file text.
+/// Validates the text of a job file of one job; a workflow is refused (see [`parse_document`]).
 pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
+    match parse_document(source)? {
+        Document::Job(job) => Ok(*job),
+        Document::Workflow(_) => Err(Diagnostic::new(
+            yaml::first_key_location(source, "steps").unwrap_or(Location::START),
+            "this job file is a workflow (`steps:`), where one job was expected",
+        )),
+    }
+}
+
+/// Validates job-file text: one job, or a workflow of steps.
+pub fn parse_document(source: &str) -> Result<Document, Diagnostic> {
     let raw = yaml::read(source)?;
     let name = validate_name(&raw.name)?;
     let seed = match &raw.seed {
         Some(seed) => parse_seed(seed)?,
         None => 0,
     };
-    let work = match (&raw.compute, &raw.tasks) {
-        (Some(compute), None) => Work::Compute(validate_compute(compute, source)?),
-        (None, Some(tasks)) => Work::Tasks(tasks::validate(tasks, raw.reduce.is_some(), source)?),
+    let outer = Outer {
+        seed,
+        slurm: slurm::validate(&raw.slurm)?,
+        condor: condor::validate(&raw.condor)?,
+    };
+    let Some(steps) = &raw.steps else {
+        let body = Body {
+            compute: &raw.compute,
+            tasks: &raw.tasks,
+            reduce: &raw.reduce,
+            split: &raw.split,
+            resources: &raw.resources,
+            environment: &raw.environment,
+        };
+        return Ok(Document::Job(Box::new(validate_body(
+            &body,
+            name,
+            &outer,
+            source,
+            StepScope::default(),
+        )?)));
+    };
+    for (key, given) in [
+        ("compute", raw.compute.is_some()),
+        ("tasks", raw.tasks.is_some()),
+        ("reduce", raw.reduce.is_some()),
+        ("split", raw.split.is_some()),
+        ("resources", raw.resources.is_some()),
+        ("environment", raw.environment.is_some()),
+    ] {
+        if given {
+            return Err(Diagnostic::new(
+                yaml::first_key_location(source, key).unwrap_or(Location::START),
+                format!("a workflow's `{key}` belongs to its steps, not to the job"),
+            )
+            .with_help("move it under the step it is for, in `steps:`"));
+        }
+    }
+    workflow::validate(steps, name, &outer, source).map(Document::Workflow)
+}
+
+/// What every step of a workflow shares with the job: its seed and scheduler settings.
+struct Outer {
+    seed: u64,
+    slurm: SlurmSpec,
+    condor: CondorSpec,
+}
+
+/// The keys that make a job (or a step of a workflow).
+struct Body<'a> {
+    compute: &'a Option<Spanned<yaml::RawCompute>>,
+    tasks: &'a Option<Spanned<yaml::RawTasks>>,
+    reduce: &'a Option<Spanned<Vec<Spanned<RawReduction>>>>,
+    split: &'a Option<Spanned<yaml::RawSplit>>,
+    resources: &'a Option<Spanned<yaml::RawResources>>,
+    environment: &'a Option<Spanned<yaml::RawEnvironment>>,
+}
+
+fn validate_body(
+    raw: &Body,
+    name: String,
+    outer: &Outer,
+    source: &str,
+    scope: StepScope,
+) -> Result<JobSpec, Diagnostic> {
+    let work = match (raw.compute, raw.tasks) {
+        (Some(compute), None) => Work::Compute(validate_compute(compute, source, scope)?),
+        (None, Some(tasks)) => {
+            Work::Tasks(tasks::validate(tasks, raw.reduce.is_some(), source, scope)?)
+        }
         (Some(_), Some(tasks)) => {
             return Err(Diagnostic::new(
                 yaml::first_key_location(source, "tasks").unwrap_or_else(|| locate(tasks)),
                 "a job has `compute:` or `tasks:`, not both",
             )
-            .with_help("split them into two job files"));
+            .with_help("split them into two job files, or two steps"));
         }
         (None, None) => {
             return Err(Diagnostic::new(
@@ -130,7 +262,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
             .with_help("add `compute:` (samples, vars, expr) or `tasks:` (a command run per task); see docs/job-file.md"));
         }
     };
-    let reduce = match &raw.reduce {
+    let reduce = match raw.reduce {
         Some(list) => validate_reduce(list)?,
         None => ReduceSpec {
             statistics: match work {
@@ -140,7 +272,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
             histogram: None,
         },
     };
-    if let (Work::Tasks(tasks), Some(list)) = (&work, &raw.reduce) {
+    if let (Work::Tasks(tasks), Some(list)) = (&work, raw.reduce) {
         if tasks.result == ResultKind::None {
             return Err(
                 Diagnostic::new(locate(list), "`result: none` leaves nothing to reduce")
@@ -154,7 +286,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
             ));
         }
     }
-    let split = match &raw.split {
+    let split = match raw.split {
         Some(split) => SplitSpec {
             slices: match (&split.slices, &split.ranks) {
                 (Some(_), Some(ranks)) => {
@@ -178,7 +310,7 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
             threads: None,
         },
     };
-    let resources = match &raw.resources {
+    let resources = match raw.resources {
         Some(res) => Resources {
             time: match &res.time {
                 Some(t) => {
@@ -203,14 +335,14 @@ pub fn parse(source: &str) -> Result<JobSpec, Diagnostic> {
     };
     Ok(JobSpec {
         name,
-        seed,
+        seed: outer.seed,
         work,
         reduce,
         split,
         resources,
-        slurm: slurm::validate(&raw.slurm)?,
-        condor: condor::validate(&raw.condor)?,
-        environment: validate_environment(&raw.environment, &raw.tasks)?,
+        slurm: outer.slurm.clone(),
+        condor: outer.condor.clone(),
+        environment: validate_environment(raw.environment, raw.tasks)?,
     })
 }
 
@@ -338,6 +470,7 @@ fn bounded_count(
 fn validate_compute(
     compute: &Spanned<RawCompute>,
     source: &str,
+    steps: StepScope,
 ) -> Result<ComputeSpec, Diagnostic> {
     let samples = quantity::parse_count(&compute.samples)
         .map_err(|m| Diagnostic::new(locate(&compute.samples), format!("`samples`: {m}")))?;
@@ -360,6 +493,7 @@ fn validate_compute(
             earlier: &declared[..index],
             later: &declared[index + 1..],
             current: Some(key.as_str()),
+            steps,
         };
         let parsed = parse_expression(definition, source).map_err(|diag| {
             let line = source.lines().nth(diag.location.line - 1).unwrap_or("");
@@ -402,6 +536,7 @@ fn validate_compute(
         earlier: &declared,
         later: &[],
         current: None,
+        steps,
     };
     check_references(&expr, &scope, &compute.expr, source)?;
     Ok(ComputeSpec {
@@ -502,6 +637,40 @@ struct Scope<'a> {
     earlier: &'a [&'a str],
     later: &'a [&'a str],
     current: Option<&'a str>,
+    /// A workflow step's needs, whose reduced values are `steps.NAME.STATISTIC`.
+    steps: StepScope<'a>,
+}
+
+/// Whether `name` is `steps.NAME.STATISTIC` of a compute step in `scope`; the error if it names
+/// a step but not such a value.
+fn step_value(name: &str, scope: StepScope) -> Option<Result<(), String>> {
+    let rest = name.strip_prefix("steps.")?;
+    let Some((step, statistic)) = rest.split_once('.') else {
+        return Some(Err(format!(
+            "`{name}` needs a statistic: steps.{rest}.mean, for example"
+        )));
+    };
+    let Some(needed) = scope.needs.iter().find(|s| s.name == step) else {
+        return Some(Err(format!(
+            "`{name}` refers to step `{step}`, which is not in this step's `needs`"
+        )));
+    };
+    let Some(compute_reduce) = needed.job.compute().map(|_| &needed.job.reduce) else {
+        return Some(Err(format!(
+            "step `{step}` runs tasks; an expression can use the reduced values of a `compute:` step"
+        )));
+    };
+    let known: Vec<&str> = std::iter::once("count")
+        .chain(compute_reduce.statistics.iter().map(|s| s.name()))
+        .collect();
+    Some(if known.contains(&statistic) {
+        Ok(())
+    } else {
+        Err(format!(
+            "step `{step}` reduces to {}; `{statistic}` is not among them",
+            known.join(", ")
+        ))
+    })
 }
 
 fn check_references(
@@ -516,6 +685,12 @@ fn check_references(
         Expr::Name(name, span) => {
             if semantics::constant(name).is_some() || scope.earlier.contains(&name.as_str()) {
                 return Ok(());
+            }
+            if let Some(checked) = step_value(name, scope.steps) {
+                return checked.map_err(|message| {
+                    Diagnostic::new(at(*span), message)
+                        .with_help("a step uses the values of the steps in its `needs` as steps.NAME.mean, steps.NAME.std, ...")
+                });
             }
             let diag = if scope.current == Some(name.as_str()) {
                 Diagnostic::new(at(*span), format!("`{name}` refers to itself"))

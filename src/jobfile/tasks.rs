@@ -8,14 +8,27 @@ use super::{bounded_count, position, quantity};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::spec::{
     FILE, FILE_NAME, FILE_STEM, LINE, Located, MAX_RETRIES, MAX_TASKS, OUTDIR, Param, Piece,
-    ResultKind, TaskInputs, TasksSpec, Template,
+    ResultKind, STEP_PATHS, StepSpec, TaskInputs, TasksSpec, Template, Work,
 };
+
+/// What a step of a workflow may refer to: the steps it needs, validated before it. Empty for a
+/// job of one step.
+#[derive(Clone, Copy, Default)]
+pub struct StepScope<'a> {
+    pub needs: &'a [&'a StepSpec],
+}
+
+/// The placeholders of a task from `tasks.from`: the task it maps its source's outputs from.
+pub const INPUT: &str = "input";
+pub const RESULT_PREFIX: &str = "result.";
 
 pub fn validate(
     tasks: &Spanned<RawTasks>,
     reduce_given: bool,
     source: &str,
+    scope: StepScope,
 ) -> Result<TasksSpec, Diagnostic> {
+    let from = validate_from(tasks, scope)?;
     let params = validate_params(tasks)?;
     let inputs = validate_inputs(tasks)?;
     let grid = params
@@ -25,6 +38,7 @@ pub fn validate(
         })
         .filter(|&n| n <= MAX_TASKS);
     let count = match (&tasks.count, &tasks.params) {
+        _ if from.is_some() => from.map_or(0, |s| s.1.count),
         (Some(count), _) if !inputs.is_empty() => {
             return Err(Diagnostic::new(
                 locate(count),
@@ -62,16 +76,35 @@ pub fn validate(
         }
     };
 
+    let step_paths: Vec<String> = scope
+        .needs
+        .iter()
+        .flat_map(|step| STEP_PATHS.map(|path| format!("steps.{}.{path}", step.name)))
+        .collect();
     let mut known: Vec<&str> = ["task", OUTDIR]
         .into_iter()
         .chain(params.iter().map(|p| p.name.as_str()))
+        .chain(step_paths.iter().map(String::as_str))
         .collect();
-    if !inputs.files.is_empty() {
-        known.extend([FILE, FILE_NAME, FILE_STEM]);
+    let with_files = |known: &mut Vec<&str>, inputs: &TaskInputs| {
+        if !inputs.files.is_empty() {
+            known.extend([FILE, FILE_NAME, FILE_STEM]);
+        }
+        if inputs.lines.is_some() {
+            known.push(LINE);
+        }
+    };
+    with_files(&mut known, &inputs);
+    // A task from another step's task has that task's placeholders, and its outputs.
+    if let Some((_, source_tasks)) = &from {
+        known.extend(source_tasks.params.iter().map(|p| p.name.as_str()));
+        with_files(&mut known, &source_tasks.inputs);
+        known.push(INPUT);
     }
-    if inputs.lines.is_some() {
-        known.push(LINE);
-    }
+    let known = Known {
+        names: &known,
+        results: from.is_some(),
+    };
     if tasks.command.is_empty() {
         return Err(
             Diagnostic::new(locate(&tasks.command), "`command` is empty").with_help(
@@ -143,7 +176,70 @@ pub fn validate(
         env,
         inputs,
         workdir: tasks.workdir.as_ref().map(located),
+        from: from.map(|(name, _)| name.to_string()),
+        bound: Default::default(),
     })
+}
+
+/// `tasks.from`: a step this one needs, whose tasks it maps over one for one.
+fn validate_from<'a>(
+    tasks: &RawTasks,
+    scope: StepScope<'a>,
+) -> Result<Option<(&'a str, &'a TasksSpec)>, Diagnostic> {
+    let Some(name) = &tasks.from else {
+        return Ok(None);
+    };
+    let Some(step) = scope.needs.iter().find(|s| s.name == name.as_str()) else {
+        let diag = Diagnostic::new(
+            locate(name),
+            format!("`from: {}` names no step this one needs", name.as_str()),
+        );
+        return Err(if scope.needs.is_empty() {
+            diag.with_help("`from` maps over the tasks of a workflow step listed in `needs`")
+        } else {
+            diag.with_help(format!("add `{}` to `needs`", name.as_str()))
+        });
+    };
+    let Work::Tasks(source) = &step.job.work else {
+        return Err(Diagnostic::new(
+            locate(name),
+            format!(
+                "step `{}` runs `compute:`; `from` maps over the tasks of a `tasks:` step",
+                step.name
+            ),
+        ));
+    };
+    for (key, given) in [
+        ("count", tasks.count.is_some()),
+        ("params", tasks.params.is_some()),
+        ("files", tasks.files.is_some()),
+        ("lines", tasks.lines.is_some()),
+    ] {
+        if given {
+            return Err(Diagnostic::new(
+                locate(name),
+                format!(
+                    "`from` makes one task per task of `{}`; `{key}` cannot be given with it",
+                    step.name
+                ),
+            ));
+        }
+    }
+    Ok(Some((step.name.as_str(), source)))
+}
+
+/// The placeholders a template may use.
+struct Known<'a> {
+    names: &'a [&'a str],
+    /// Whether `{result.KEY}` is known (a step `from` another).
+    results: bool,
+}
+
+impl Known<'_> {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(&name)
+            || (self.results && name.strip_prefix(RESULT_PREFIX).is_some_and(is_identifier))
+    }
 }
 
 fn located(scalar: &Spanned<String>) -> Located<String> {
@@ -246,23 +342,25 @@ fn is_identifier(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Identifiers joined by dots, such as `steps.simulate.result`.
+fn is_dotted_identifier(name: &str) -> bool {
+    name.split('.').all(is_identifier)
+}
+
 /// Splits an argument into text and placeholders. `{name}` with a known name is a placeholder,
 /// `{{name}}` is the literal text `{name}`, an unknown `{identifier}` is an error, and any other
 /// brace text (JSON, shell syntax) is kept as written.
-fn template(
-    scalar: &Spanned<String>,
-    known: &[&str],
-    source: &str,
-) -> Result<Template, Diagnostic> {
+fn template(scalar: &Spanned<String>, known: &Known, source: &str) -> Result<Template, Diagnostic> {
     let text = scalar.as_str();
     let mut pieces = Vec::new();
     let mut literal = String::new();
     let mut rest = 0;
     while let Some(found) = text[rest..].find('{') {
         let open = rest + found;
+        // Names may be dotted: `{steps.simulate.result}`, `{result.n}`.
         let identifier_end = |from: usize| {
             text[from..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
                 .map(|len| from + len)
         };
         literal.push_str(&text[rest..open]);
@@ -270,7 +368,7 @@ fn template(
             && let Some(end) = identifier_end(open + 2)
             && end > open + 2
             && text[end..].starts_with("}}")
-            && is_identifier(&text[open + 2..end])
+            && is_dotted_identifier(&text[open + 2..end])
         {
             literal.push_str(&text[open + 1..end + 1]);
             rest = end + 2;
@@ -280,19 +378,26 @@ fn template(
             Some(end)
                 if end > open + 1
                     && text[end..].starts_with('}')
-                    && is_identifier(&text[open + 1..end]) =>
+                    && is_dotted_identifier(&text[open + 1..end]) =>
             {
                 let name = &text[open + 1..end];
-                if !known.contains(&name) {
+                if !known.contains(name) {
                     let diag = Diagnostic::new(
                         position(scalar, source, open),
                         format!("unknown placeholder `{{{name}}}`"),
                     );
-                    return Err(match did_you_mean(name, known.iter().copied()) {
+                    let step = name
+                        .strip_prefix("steps.")
+                        .and_then(|rest| rest.split('.').next());
+                    return Err(match did_you_mean(name, known.names.iter().copied()) {
                         Some(candidate) => diag.with_help(format!("did you mean `{{{candidate}}}`?")),
+                        None if step.is_some() => diag.with_help(format!(
+                            "a step refers to the steps in its `needs` as {{steps.NAME.result}}, {{steps.NAME.outputs}} or {{steps.NAME.tasks}}; is `{}` in `needs`?",
+                            step.unwrap_or_default()
+                        )),
                         None => diag.with_help(format!(
                             "placeholders here: {}; write `{{{{{name}}}}}` for the literal text `{{{name}}}`",
-                            known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
+                            known.names.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
                         )),
                     });
                 }

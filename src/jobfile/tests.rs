@@ -72,7 +72,7 @@ fn every_example_job_parses() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            if let Err(diag) = parse(&text) {
+            if let Err(diag) = parse_document(&text) {
                 panic!("{}: {diag:?}", path.display());
             }
         }

@@ -22,6 +22,20 @@ pub struct RawJob {
     pub slurm: Option<Spanned<RawSlurm>>,
     pub condor: Option<Spanned<RawCondor>>,
     pub environment: Option<Spanned<RawEnvironment>>,
+    pub steps: Option<Spanned<indexmap::IndexMap<Spanned<String>, Spanned<RawStep>>>>,
+}
+
+/// One step of a workflow: what a job is, plus the steps it needs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub needs: Option<RawList>,
+    pub compute: Option<Spanned<RawCompute>>,
+    pub tasks: Option<Spanned<RawTasks>>,
+    pub reduce: Option<Spanned<Vec<Spanned<RawReduction>>>>,
+    pub split: Option<Spanned<RawSplit>>,
+    pub resources: Option<Spanned<RawResources>>,
+    pub environment: Option<Spanned<RawEnvironment>>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +86,7 @@ pub struct RawTasks {
     pub files: Option<Spanned<RawGlobs>>,
     pub lines: Option<Spanned<String>>,
     pub workdir: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
 }
 
 /// One glob, or a list of them.
@@ -290,6 +305,9 @@ fn expected_at(path: &str) -> Option<&'static str> {
     let leaf = leaf.split('[').next().unwrap_or(leaf);
     Some(match leaf {
         "name" => "a job name such as `quadratic`",
+        "steps" => "a mapping of step names to steps, each with `compute:` or `tasks:` and `needs`",
+        "needs" => "a list of the steps this one needs, such as [simulate]",
+        "from" => "the name of the step whose tasks this one maps over",
         "environment" => "a mapping with `script` and `modules`",
         "script" => "the path of a bash script, relative to the tasks' working directory",
         "modules" => "a list of environment modules such as [gcc/12, python]",

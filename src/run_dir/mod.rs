@@ -5,6 +5,7 @@
 
 pub mod manifest;
 pub mod parts;
+pub mod workflow;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -187,3 +187,55 @@ pub fn environment_job(dir: &Path) -> PathBuf {
         "name: env\nenvironment:\n  modules: [hpcsub-test/1.0]\n  script: setup.sh\ntasks:\n  count: 4\n  command: [sh, -c, 'test \"$SETUP_VAR\" = \"from setup\" && test \"$HPCSUB_TEST_MODULE\" = \"loaded 1.0\" && hpcsub-test-tool']\nreduce: [sum]\nsplit: {slices: 2, threads: 2}\n",
     )
 }
+
+/// A diamond workflow written into `dir`: `top` (4 tasks), `left` and `right` (each from `top`'s
+/// result), and `bottom`, which needs both. `left` fails while `dir/broken` exists. Its result:
+/// bottom's sum is 2 * (0+1+2+3) + 3 * (0+1+2+3) = 30.
+pub fn diamond_job(dir: &Path) -> PathBuf {
+    write_job(
+        dir,
+        "diamond.yaml",
+        r#"name: diamond
+steps:
+  top:
+    tasks:
+      count: 4
+      command: [sh, -c, 'echo {task}']
+      result: number
+    split: {slices: 2}
+  left:
+    needs: [top]
+    tasks:
+      count: 1
+      command: [python3, -c, "import json, os, sys; assert not os.path.exists('broken'), 'broken'; print(2 * json.load(open(sys.argv[1]))['result']['sum'])", "{steps.top.result}"]
+      result: number
+  right:
+    needs: [top]
+    tasks:
+      count: 1
+      command: [python3, -c, "import json, sys; print(3 * json.load(open(sys.argv[1]))['result']['sum'])", "{steps.top.result}"]
+      result: number
+  bottom:
+    needs: [left, right]
+    tasks:
+      count: 1
+      command: [python3, -c, "import json, sys; print(sum(json.load(open(p))['result']['sum'] for p in sys.argv[1:]))", "{steps.left.result}", "{steps.right.result}"]
+      result: number
+"#,
+    )
+}
+
+/// The status of each step of a workflow report, by name.
+pub fn step_statuses(report: &Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

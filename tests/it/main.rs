@@ -12,3 +12,4 @@ mod scale_graph;
 mod slurm;
 mod submit;
 mod tasks;
+mod workflows;

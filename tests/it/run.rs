@@ -329,6 +329,11 @@ fn every_example_job_runs() {
         if text.contains("\ncompute:") {
             command.args(["--samples", "100k"]);
         }
+        let run_dir = tempfile::tempdir().unwrap();
+        let workflow = text.contains("\nsteps:");
+        if workflow {
+            command.arg("--run-dir").arg(run_dir.path());
+        }
         let output = output_of(&mut command);
         assert!(
             output.status.success(),
@@ -336,7 +341,17 @@ fn every_example_job_runs() {
             job.display(),
             String::from_utf8_lossy(&output.stderr)
         );
-        let result = &one_json(&output)["result"];
-        assert!(!result.as_object().unwrap().is_empty(), "{}", job.display());
+        let out = one_json(&output);
+        if workflow {
+            for step in out["steps"].as_array().unwrap() {
+                assert_eq!(step["status"], "ran", "{}: {step}", job.display());
+            }
+        } else {
+            assert!(
+                !out["result"].as_object().unwrap().is_empty(),
+                "{}",
+                job.display()
+            );
+        }
     }
 }

@@ -1,0 +1,360 @@
+//! Running a workflow here: its steps in dependency order, the steps that need nothing of each
+//! other at the same time, sharing the threads. A step whose definition, inputs and needed
+//! results are those it last ran with in the run directory is kept ("cached").
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::outcome::{Global, Outcome, Status};
+use super::run::{self, Logs, RunOutcome};
+use crate::diagnostic::AppError;
+use crate::executor::ranks::Ranks;
+use crate::jobfile::inputs::Resolved;
+use crate::plan::available_cpus;
+use crate::report::{RunReport, TaskReport};
+use crate::run_dir::workflow::{StepRecord, WorkflowDir};
+use crate::spec::{JobSpec, StepSpec, Work, WorkflowSpec};
+use crate::workflow::{bind, step_hash, unbound_values};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Computed in this run.
+    Ran,
+    /// Kept from an earlier run: nothing it depends on changed.
+    Cached,
+    Failed,
+    /// Not run, because a step it needs failed.
+    Skipped,
+}
+
+#[derive(Serialize)]
+pub struct StepOutcome {
+    pub step: String,
+    pub status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<RunOutcome>,
+}
+
+#[derive(Serialize)]
+pub struct WorkflowReport {
+    pub job: String,
+    pub run_dir: String,
+    pub steps: Vec<StepOutcome>,
+    pub elapsed_s: f64,
+}
+
+impl WorkflowReport {
+    fn count(&self, status: StepStatus) -> usize {
+        self.steps.iter().filter(|s| s.status == status).count()
+    }
+
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "{}: {} steps in {}, {:.3} s: {} ran, {} cached, {} failed, {} skipped\n",
+            self.job,
+            self.steps.len(),
+            self.run_dir,
+            self.elapsed_s,
+            self.count(StepStatus::Ran),
+            self.count(StepStatus::Cached),
+            self.count(StepStatus::Failed),
+            self.count(StepStatus::Skipped),
+        );
+        for step in &self.steps {
+            let status = serde_json::to_value(step.status).expect("JSON");
+            text.push_str(&format!(
+                "step {}: {}{}{}\n",
+                step.step,
+                status.as_str().unwrap_or_default(),
+                step.elapsed_s
+                    .map_or(String::new(), |s| format!(", {s:.3} s")),
+                step.reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
+            ));
+            if let Some(report) = &step.report {
+                for line in report.text().lines() {
+                    text.push_str(&format!("  {line}\n"));
+                }
+            }
+        }
+        text
+    }
+
+    pub fn status(&self) -> Status {
+        let failed = self.count(StepStatus::Failed) + self.count(StepStatus::Skipped);
+        if failed == 0 {
+            Status::Success
+        } else {
+            Status::Failed(format!(
+                "{} of {} steps failed or were skipped",
+                failed,
+                self.steps.len()
+            ))
+        }
+    }
+}
+
+/// How one step of this run ended.
+struct Ended {
+    status: StepStatus,
+    reason: Option<String>,
+    elapsed_s: Option<f64>,
+    report: Option<RunOutcome>,
+}
+
+pub fn run(
+    workflow: &WorkflowSpec,
+    source: &str,
+    resolved: &[Option<Resolved>],
+    args: &run::Args,
+    ranks: Ranks,
+    global: Global,
+) -> Result<WorkflowReport, AppError> {
+    if matches!(ranks, Ranks::Mpi(_)) {
+        return Err(AppError::Usage(
+            "a workflow runs here or as submitted steps; under mpirun it is not supported yet: \
+             run its steps as jobs of their own, or submit it"
+                .into(),
+        ));
+    }
+    for step in &args.force {
+        if workflow.step(step).is_none() {
+            let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
+            return Err(AppError::Usage(format!(
+                "--force {step}: this workflow has no such step (its steps: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let started = Instant::now();
+    let path = args.run_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
+    });
+    let dir = WorkflowDir::prepare(&path, &workflow.name, source)?;
+    let mut state = dir.state()?;
+    state.job = workflow.name.clone();
+    let budget = args.threads().unwrap_or_else(available_cpus);
+    let mut ended: Vec<Option<Ended>> = (0..workflow.steps.len()).map(|_| None).collect();
+    for level in levels(workflow) {
+        let mut to_run = Vec::new();
+        for &index in &level {
+            let step = &workflow.steps[index];
+            let blocked = step.needs.iter().find(|need| {
+                let i = workflow
+                    .steps
+                    .iter()
+                    .position(|s| &s.name == *need)
+                    .expect("validated");
+                ended[i]
+                    .as_ref()
+                    .is_some_and(|e| matches!(e.status, StepStatus::Failed | StepStatus::Skipped))
+            });
+            if let Some(need) = blocked {
+                ended[index] = Some(Ended {
+                    status: StepStatus::Skipped,
+                    reason: Some(format!("step `{need}` did not complete")),
+                    elapsed_s: None,
+                    report: None,
+                });
+                continue;
+            }
+            let hash = step_hash(step, resolved[index].as_ref(), &dir);
+            let kept = state.steps.get(&step.name)
+                == Some(&StepRecord {
+                    hash: hash.clone(),
+                    done: true,
+                })
+                && !args.force.contains(&step.name);
+            match kept.then(|| cached(step, &dir)).flatten() {
+                Some(report) => {
+                    ended[index] = Some(Ended {
+                        status: StepStatus::Cached,
+                        reason: None,
+                        elapsed_s: None,
+                        report: Some(report),
+                    });
+                }
+                None => to_run.push((index, hash)),
+            }
+        }
+        let share = (budget / to_run.len().max(1)).max(1);
+        let results: Vec<(usize, String, Ended)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = to_run
+                .iter()
+                .map(|(index, hash)| {
+                    let step = &workflow.steps[*index];
+                    let resolved = resolved[*index].as_ref();
+                    let dir = &dir;
+                    scope.spawn(move || {
+                        if !global.quiet && !global.json {
+                            eprintln!("step {}: running", step.name);
+                        }
+                        (*index, hash.clone(), run_step(step, resolved, dir, share))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a step's thread does not panic"))
+                .collect()
+        });
+        for (index, hash, outcome) in results {
+            let done = outcome.status == StepStatus::Ran;
+            state.steps.insert(
+                workflow.steps[index].name.clone(),
+                StepRecord { hash, done },
+            );
+            dir.save_state(&state)?;
+            ended[index] = Some(outcome);
+        }
+    }
+    Ok(WorkflowReport {
+        job: workflow.name.clone(),
+        run_dir: dir.path.display().to_string(),
+        steps: workflow
+            .steps
+            .iter()
+            .zip(ended)
+            .map(|(step, ended)| {
+                let ended = ended.expect("every step ends");
+                StepOutcome {
+                    step: step.name.clone(),
+                    status: ended.status,
+                    reason: ended.reason,
+                    elapsed_s: ended.elapsed_s,
+                    report: ended.report,
+                }
+            })
+            .collect(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The steps in waves: each wave needs only steps of the waves before it.
+fn levels(workflow: &WorkflowSpec) -> Vec<Vec<usize>> {
+    let mut level = vec![0usize; workflow.steps.len()];
+    for (index, step) in workflow.steps.iter().enumerate() {
+        level[index] = step
+            .needs
+            .iter()
+            .map(|need| {
+                let i = workflow
+                    .steps
+                    .iter()
+                    .position(|s| &s.name == need)
+                    .expect("validated");
+                level[i] + 1
+            })
+            .max()
+            .unwrap_or(0);
+    }
+    let deepest = level.iter().copied().max().unwrap_or(0);
+    (0..=deepest)
+        .map(|l| (0..level.len()).filter(|&i| level[i] == l).collect())
+        .collect()
+}
+
+/// The report a step left in the run directory, if it is there and readable.
+fn cached(step: &StepSpec, dir: &WorkflowDir) -> Option<RunOutcome> {
+    let text = crate::bounded_read::text(&dir.result(&step.name), 1 << 30).ok()?;
+    match step.job.work {
+        Work::Compute(_) => serde_json::from_str::<RunReport>(&text)
+            .ok()
+            .map(RunOutcome::Compute),
+        Work::Tasks(_) => serde_json::from_str::<TaskReport>(&text)
+            .ok()
+            .map(RunOutcome::Tasks),
+    }
+}
+
+/// Binds and runs one step with `threads` threads (unless it asks for its own), and leaves its
+/// result in the run directory if it succeeded.
+fn run_step(
+    step: &StepSpec,
+    resolved: Option<&Resolved>,
+    dir: &WorkflowDir,
+    threads: usize,
+) -> Ended {
+    let started = Instant::now();
+    let failed = |reason: String| Ended {
+        status: StepStatus::Failed,
+        reason: Some(reason),
+        elapsed_s: Some(started.elapsed().as_secs_f64()),
+        report: None,
+    };
+    let mut job = match bind(step, dir) {
+        Ok(job) => job,
+        Err(reason) => return failed(reason),
+    };
+    let unbound = unbound_values(&job);
+    if !unbound.is_empty() {
+        return failed(format!(
+            "the steps it needs left no value for {}",
+            unbound.join(", ")
+        ));
+    }
+    job.split.threads.get_or_insert(threads);
+    let quiet = Global {
+        json: true,
+        quiet: true,
+    };
+    let outcome = match run_job(&job, step, resolved, dir, quiet) {
+        Ok(outcome) => outcome,
+        Err(err) => return failed(err.to_string()),
+    };
+    let elapsed_s = Some(started.elapsed().as_secs_f64());
+    if let Status::Failed(reason) = outcome.status() {
+        return Ended {
+            status: StepStatus::Failed,
+            reason: Some(reason),
+            elapsed_s,
+            report: Some(outcome),
+        };
+    }
+    let text = serde_json::to_string(&outcome).expect("reports serialize");
+    match dir.write_result(&step.name, &text) {
+        Ok(()) => Ended {
+            status: StepStatus::Ran,
+            reason: None,
+            elapsed_s,
+            report: Some(outcome),
+        },
+        Err(err) => failed(err.to_string()),
+    }
+}
+
+fn run_job(
+    job: &JobSpec,
+    step: &StepSpec,
+    resolved: Option<&Resolved>,
+    dir: &WorkflowDir,
+    global: Global,
+) -> Result<RunOutcome, AppError> {
+    match &job.work {
+        Work::Compute(compute) => run::run_compute(job, compute, Ranks::One, global),
+        Work::Tasks(tasks) => {
+            let workdir = resolved
+                .map(|r| r.workdir.clone())
+                .expect("a task step is resolved");
+            let logs = Logs::new(Some(&dir.logs(&step.name)), &job.name)?;
+            run::run_tasks(
+                job,
+                tasks,
+                &workdir,
+                logs,
+                &dir.outputs(&step.name),
+                Some(&dir.step(&step.name)),
+                Ranks::One,
+                global,
+            )
+        }
+    }
+}
