@@ -226,16 +226,11 @@ steps:
 }
 
 /// The status of each step of a workflow report, by name.
-pub fn step_statuses(report: &Value) -> Vec<(String, String)> {
+pub fn statuses(report: &Value) -> Vec<(&str, &str)> {
     report["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_string(),
-                s["status"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|s| (s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
         .collect()
 }

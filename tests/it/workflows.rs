@@ -17,15 +17,6 @@ fn run_workflow(job: &Path, run_dir: &Path, extra: &[&str]) -> (Option<i32>, Val
     (output.status.code(), one_json(&output))
 }
 
-fn statuses(report: &Value) -> Vec<(&str, &str)> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
-        .collect()
-}
-
 fn bottom_sum(report: &Value) -> &Value {
     &report["steps"][3]["report"]["result"]["sum"]
 }
