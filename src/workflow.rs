@@ -33,9 +33,9 @@ pub fn step_hash(step: &StepSpec, resolved: Option<&Resolved>, dir: &WorkflowDir
     hash(&text)
 }
 
-/// `step`'s job, with what the steps it needs left bound into it.
-pub fn bind(step: &StepSpec, dir: &WorkflowDir) -> Result<JobSpec, String> {
-    let mut job = step.job.clone();
+/// `job`, the (resolved) job of `step`, with what the steps it needs left bound into it.
+pub fn bind(step: &StepSpec, job: &JobSpec, dir: &WorkflowDir) -> Result<JobSpec, String> {
+    let mut job = job.clone();
     match &mut job.work {
         Work::Compute(compute) => {
             let values = needed_values(step, dir)?;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use super::outcome::Global;
 use super::submitted::{self, Gathered};
 use crate::diagnostic::AppError;
-use crate::run_dir::RunDir;
 
 /// Reduce the parts of a submitted run; exit 3 and list the slices that are not done, and why.
 #[derive(clap::Args)]
@@ -17,7 +16,7 @@ pub struct Args {
 }
 
 pub fn gather(args: &Args, global: Global) -> Result<Gathered, AppError> {
-    let run = RunDir::open(&args.run_dir)?;
+    let run = submitted::open(&args.run_dir, true)?;
     let (queue, note) = submitted::queue_or_note(&run);
     if let Some(note) = note.filter(|_| !global.quiet && !global.json) {
         eprintln!("note: {note}");

@@ -22,15 +22,6 @@ pub struct JobArgs {
     pub seed: Option<u64>,
 }
 
-/// A job as a command sees it.
-pub struct Loaded {
-    pub spec: JobSpec,
-    /// The job file's text, as frozen into a run directory.
-    pub source: String,
-    /// A task job's working directory and inputs.
-    pub resolved: Option<Resolved>,
-}
-
 /// A job file of one job or a workflow, each task job or step resolved.
 pub struct LoadedDocument {
     pub document: Document,
@@ -48,21 +39,17 @@ pub fn load_document(path: &Path) -> Result<LoadedDocument, AppError> {
     })
 }
 
-/// Loads and validates the job (a task job's inputs resolved), then applies the command line's
-/// values with the same checks.
+/// Loads and validates a job of one step (a task job's inputs resolved), then applies the
+/// command line's values with the same checks.
 pub fn load(
     path: &Path,
     threads: Option<usize>,
     samples: Option<&str>,
     seed: Option<u64>,
-) -> Result<Loaded, AppError> {
-    let (mut spec, source, resolved) = jobfile::load_resolved(path)?;
+) -> Result<JobSpec, AppError> {
+    let (mut spec, _, _) = jobfile::load_resolved(path)?;
     apply(&mut spec, threads, samples, seed)?;
-    Ok(Loaded {
-        spec,
-        source,
-        resolved,
-    })
+    Ok(spec)
 }
 
 /// The command line's values, with the checks the job file's get.

@@ -6,7 +6,6 @@ use super::outcome::Global;
 use super::submit::{Handed, Handing, hand};
 use super::submitted;
 use crate::diagnostic::AppError;
-use crate::run_dir::RunDir;
 use crate::run_dir::parts;
 
 /// Submit again only the slices that failed or are missing (never those still queued), and a
@@ -20,7 +19,7 @@ pub struct Args {
 }
 
 pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
-    let mut run = RunDir::open(&args.run_dir)?;
+    let mut run = submitted::open(&args.run_dir, false)?;
     let collected = submitted::collect(&run);
     let seen = collected.as_ref().map(|c| c.seen(&run));
     let (queue, note) = submitted::queue_or_note(&run);

@@ -202,7 +202,7 @@ fn machine() -> String {
 }
 
 pub fn scale(args: &Args, global: Global) -> Result<Scaling, AppError> {
-    let spec = job::load(&args.job, None, args.samples.as_deref(), None)?.spec;
+    let spec = job::load(&args.job, None, args.samples.as_deref(), None)?;
     let usage = |message: String| AppError::Usage(message);
     let threads = match &args.threads {
         Some(text) => scale::parse_list(text, "--threads").map_err(usage)?,

@@ -6,11 +6,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::outcome::Outcome;
+use super::submitted;
 use crate::diagnostic::AppError;
 use crate::executor::slice;
 use crate::kernel::chosen_isa;
 use crate::plan;
-use crate::run_dir::RunDir;
 use crate::spec::Work;
 
 /// Compute one slice of a submitted run (what each array element runs).
@@ -60,7 +60,7 @@ impl Outcome for SliceDone {
 }
 
 pub fn slice(args: &Args) -> Result<SliceDone, AppError> {
-    let run = RunDir::open(&args.run_dir)?;
+    let run = submitted::open(&args.run_dir, true)?;
     let threads = plan::threads_of_slice(args.threads, run.manifest.threads_per_slice);
     let started = Instant::now();
     let outcome = match &run.spec.work {

@@ -8,7 +8,6 @@ use serde::Serialize;
 use super::outcome::Outcome;
 use super::submitted;
 use crate::diagnostic::AppError;
-use crate::run_dir::RunDir;
 use crate::submit::survey::{ResultState, SliceState, SliceStatus};
 
 /// Show a submitted run: each slice done, running, pending, failed or missing, and the result.
@@ -121,7 +120,7 @@ impl Outcome for StatusReport {
 }
 
 pub fn status(args: &Args) -> Result<StatusReport, AppError> {
-    let run = RunDir::open(&args.run_dir)?;
+    let run = submitted::open(&args.run_dir, false)?;
     let collected = submitted::collect(&run);
     let seen = collected.as_ref().map(|c| c.seen(&run));
     let (queue, queue_error) = submitted::queue_or_note(&run);

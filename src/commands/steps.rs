@@ -1,22 +1,29 @@
-//! Running a workflow here: its steps in dependency order, the steps that need nothing of each
-//! other at the same time, sharing the threads. A step whose definition, inputs and needed
-//! results are those it last ran with in the run directory is kept ("cached").
+//! Workflows (`steps:`). Run here: the steps in dependency order, the steps that need nothing
+//! of each other at the same time, sharing the threads; a step whose definition, inputs and
+//! needed results are those it last ran with in the run directory is kept ("cached").
+//! Submitted: one run directory per step under the workflow's, every step's array waiting for
+//! the gathers of the steps it needs, so the whole graph is queued at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::job::LoadedDocument;
 use super::outcome::{Global, Outcome, Status};
 use super::run::{self, Logs, RunOutcome};
+use super::submit::Handing;
+use super::submitted::{self, Gathered};
 use crate::diagnostic::AppError;
 use crate::executor::ranks::Ranks;
 use crate::jobfile::inputs::Resolved;
-use crate::plan::available_cpus;
+use crate::plan::{self, available_cpus};
 use crate::report::{RunReport, TaskReport};
+use crate::run_dir::RunDir;
 use crate::run_dir::workflow::{StepRecord, WorkflowDir};
-use crate::spec::{JobSpec, StepSpec, Work, WorkflowSpec};
-use crate::workflow::{bind, step_hash, unbound_values};
+use crate::spec::{JobSpec, SlurmMode, StepSpec, Work, WorkflowSpec};
+use crate::submit::{self as scheduler, Request, Scheduler};
+use crate::workflow::{bind, provisional, step_hash, unbound_values};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -290,7 +297,7 @@ fn run_step(
         elapsed_s: Some(started.elapsed().as_secs_f64()),
         report: None,
     };
-    let mut job = match bind(step, dir) {
+    let mut job = match bind(step, &step.job, dir) {
         Ok(job) => job,
         Err(reason) => return failed(reason),
     };
@@ -357,4 +364,217 @@ fn run_job(
             )
         }
     }
+}
+
+/// A workflow handed to a scheduler: each step's run directory, and its jobs or commands.
+#[derive(Serialize)]
+pub struct WorkflowHanded {
+    pub run_dir: String,
+    pub steps: Vec<StepHanded>,
+}
+
+#[derive(Serialize)]
+pub struct StepHanded {
+    pub step: String,
+    pub run_dir: String,
+    pub job_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<Vec<String>>,
+}
+
+impl WorkflowHanded {
+    pub fn text(&self) -> String {
+        let dry_run = self.steps.iter().all(|s| s.job_ids.is_empty());
+        let mut text = format!("{}\n", self.run_dir);
+        for step in &self.steps {
+            if dry_run {
+                text.push_str(&format!(
+                    "step {} ({}), to submit (dry run):\n",
+                    step.step, step.run_dir
+                ));
+                for command in &step.commands {
+                    text.push_str(&format!("  {}\n", command.join(" ")));
+                }
+            } else {
+                text.push_str(&format!(
+                    "step {}: jobs {}\n",
+                    step.step,
+                    step.job_ids.join(", ")
+                ));
+            }
+        }
+        if !dry_run {
+            text.push_str(&format!("follow it: hpcsub status {}\n", self.run_dir));
+        }
+        text
+    }
+}
+
+/// Submits a workflow: a run directory with one step directory each, every step's array
+/// waiting for the gathers of the steps it needs (so the whole graph is queued at once).
+pub fn submit(
+    workflow: &WorkflowSpec,
+    loaded: &LoadedDocument,
+    scheduler: Scheduler,
+    run_dir: Option<&Path>,
+    handing: &Handing,
+    global: Global,
+) -> Result<super::submit::Handed, AppError> {
+    use super::submit::Handed;
+    if scheduler == Scheduler::Condor {
+        return Err(AppError::Usage(
+            "workflows are submitted to Slurm here; HTCondor's DAG of steps is not written yet"
+                .into(),
+        ));
+    }
+    let path = run_dir.map(Path::to_path_buf).unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
+    });
+    let dir = WorkflowDir::create(&path, &workflow.name, &loaded.source)?;
+    let mut runs: Vec<RunDir> = Vec::new();
+    for (step, resolved) in workflow.steps.iter().zip(&loaded.resolved) {
+        let threads = plan::threads(&step.job).per_slice;
+        let prepared = scheduler::prepare(&Request {
+            spec: &step.job,
+            source: &loaded.source,
+            run_dir: &dir.step(&step.name),
+            scheduler,
+            mode: SlurmMode::Array,
+            plan: &plan::of_job(&provisional(&step.job), threads),
+            threads_per_slice: threads,
+            resolved: resolved.as_ref(),
+            step: Some(&step.name),
+        });
+        match prepared {
+            Ok(run) => runs.push(run),
+            Err(err) => {
+                let _ = std::fs::remove_dir_all(&dir.path);
+                return Err(err);
+            }
+        }
+    }
+    let backend = scheduler::backend(scheduler);
+    let mut handed = WorkflowHanded {
+        run_dir: dir.path.display().to_string(),
+        steps: Vec::new(),
+    };
+    for index in 0..runs.len() {
+        let step = &workflow.steps[index];
+        let slices: Vec<u32> = (0..runs[index].slices()).collect();
+        let (done, rest) = runs.split_at_mut(index);
+        let run = &mut rest[0];
+        if handing.dry_run {
+            handed.steps.push(StepHanded {
+                step: step.name.clone(),
+                run_dir: run.path.display().to_string(),
+                job_ids: Vec::new(),
+                commands: backend.commands(run, &slices)?,
+            });
+            continue;
+        }
+        let after = gathers_of(&step.needs, workflow, done);
+        if let Err(err) = backend.submit(run, &slices, &after) {
+            if handed.steps.is_empty() {
+                let _ = std::fs::remove_dir_all(&dir.path);
+                return Err(err);
+            }
+            return Err(AppError::Run(format!(
+                "{err}\nthe steps before `{}` were submitted; see `hpcsub status {}` or `hpcsub cancel {0}`",
+                step.name,
+                dir.path.display()
+            )));
+        }
+        handed.steps.push(StepHanded {
+            step: step.name.clone(),
+            run_dir: run.path.display().to_string(),
+            job_ids: run.manifest.latest_job_ids(),
+            commands: Vec::new(),
+        });
+    }
+    if handing.wait {
+        return wait_for_workflow(workflow, &dir, global).map(Handed::WorkflowFinished);
+    }
+    Ok(Handed::Workflow(handed))
+}
+
+/// The gather jobs of the latest submissions of `needs`.
+fn gathers_of(needs: &[String], workflow: &WorkflowSpec, runs: &[RunDir]) -> Vec<String> {
+    needs
+        .iter()
+        .filter_map(|need| {
+            let index = workflow.steps.iter().position(|s| &s.name == need)?;
+            runs.get(index)?.manifest.submissions.last()?.gather.clone()
+        })
+        .collect()
+}
+
+/// Waits until every job of a submitted workflow has left the queue, then gathers each step.
+pub fn wait_for_workflow(
+    workflow: &WorkflowSpec,
+    dir: &WorkflowDir,
+    global: Global,
+) -> Result<WorkflowReport, AppError> {
+    let started = Instant::now();
+    for step in &workflow.steps {
+        let run = submitted::open(&dir.step(&step.name), false)?;
+        let waited = run.manifest.latest_job_ids();
+        scheduler::wait(&run, &waited, |_| {})?;
+    }
+    gather_workflow(workflow, dir, global).map(|mut report| {
+        report.elapsed_s = started.elapsed().as_secs_f64();
+        report
+    })
+}
+
+/// Gathers every step of a submitted workflow, in order: a step whose needs did not complete is
+/// skipped.
+pub fn gather_workflow(
+    workflow: &WorkflowSpec,
+    dir: &WorkflowDir,
+    _global: Global,
+) -> Result<WorkflowReport, AppError> {
+    let started = Instant::now();
+    let mut outcomes: Vec<StepOutcome> = Vec::new();
+    for step in &workflow.steps {
+        let blocked = step.needs.iter().find(|need| {
+            outcomes
+                .iter()
+                .any(|o| &o.step == *need && o.status != StepStatus::Ran)
+        });
+        if let Some(need) = blocked {
+            outcomes.push(StepOutcome {
+                step: step.name.clone(),
+                status: StepStatus::Skipped,
+                reason: Some(format!("step `{need}` did not complete")),
+                elapsed_s: None,
+                report: None,
+            });
+            continue;
+        }
+        let run = submitted::open(&dir.step(&step.name), true)?;
+        let (queue, _) = submitted::queue_or_note(&run);
+        let gathered = submitted::gather(&run, &queue)?;
+        let (status, reason) = match gathered.status() {
+            Status::Success => (StepStatus::Ran, None),
+            Status::Failed(why) | Status::Incomplete(why) => (StepStatus::Failed, Some(why)),
+        };
+        let report = match gathered {
+            Gathered::Compute(report) => Some(RunOutcome::Compute(report)),
+            Gathered::Tasks(report) => Some(RunOutcome::Tasks(report)),
+            Gathered::Incomplete(_) => None,
+        };
+        outcomes.push(StepOutcome {
+            step: step.name.clone(),
+            status,
+            reason,
+            elapsed_s: None,
+            report,
+        });
+    }
+    Ok(WorkflowReport {
+        job: workflow.name.clone(),
+        run_dir: dir.path.display().to_string(),
+        steps: outcomes,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })
 }

@@ -6,11 +6,12 @@ use serde::Serialize;
 
 use super::job;
 use super::outcome::{Global, Outcome, Status};
+use super::steps::{self, WorkflowHanded, WorkflowReport};
 use super::submitted::{Gathered, wait_and_gather};
 use crate::diagnostic::AppError;
 use crate::plan;
 use crate::run_dir::{self, RunDir};
-use crate::spec::SlurmMode;
+use crate::spec::{Document, SlurmMode};
 use crate::submit::{self, Request, Scheduler};
 
 /// Write a run directory and its scripts, and submit them to Slurm or HTCondor.
@@ -64,6 +65,10 @@ pub enum Handed {
     },
     /// `--wait`: the run's gathered result.
     Finished(Box<Gathered>),
+    /// A workflow: each step's run directory and jobs.
+    Workflow(WorkflowHanded),
+    /// `--wait` on a workflow: each step's gathered result.
+    WorkflowFinished(WorkflowReport),
 }
 
 fn slice_list(slices: &[u32]) -> String {
@@ -106,12 +111,15 @@ impl Outcome for Handed {
                 job_ids.join(", ")
             ),
             Handed::Finished(gathered) => gathered.text(),
+            Handed::Workflow(handed) => handed.text(),
+            Handed::WorkflowFinished(report) => report.text(),
         }
     }
 
     fn status(&self) -> Status {
         match self {
             Handed::Finished(gathered) => gathered.status(),
+            Handed::WorkflowFinished(report) => report.status(),
             _ => Status::Success,
         }
     }
@@ -136,7 +144,7 @@ pub fn hand(
             commands,
         });
     }
-    backend.submit(run, &slices)?;
+    backend.submit(run, &slices, &[])?;
     let job_ids = run.manifest.latest_job_ids();
     if handing.wait {
         return Ok(Handed::Finished(Box::new(wait_and_gather(
@@ -151,8 +159,26 @@ pub fn hand(
 }
 
 pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
-    let loaded = job::load(&args.job, None, None, None)?;
-    let spec = &loaded.spec;
+    let loaded = job::load_document(&args.job)?;
+    let spec = match &loaded.document {
+        Document::Job(spec) => spec.as_ref(),
+        Document::Workflow(workflow) => {
+            if args.mode == Some(SlurmMode::Mpi) {
+                return Err(AppError::Usage(
+                    "a workflow is submitted as one job array per step; --mode mpi is for jobs of one step".into(),
+                ));
+            }
+            return steps::submit(
+                workflow,
+                &loaded,
+                args.scheduler,
+                args.run_dir.as_deref(),
+                &args.handing,
+                global,
+            );
+        }
+    };
+    let resolved = loaded.resolved.first().cloned().flatten();
     let mode = match (args.scheduler, args.mode) {
         (Scheduler::Condor, Some(_)) => {
             return Err(AppError::Usage(
@@ -178,7 +204,8 @@ pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
     let mut run = submit::prepare(&Request {
         spec,
         source: &loaded.source,
-        resolved: loaded.resolved.as_ref(),
+        resolved: resolved.as_ref(),
+        step: None,
         run_dir: &path,
         scheduler: args.scheduler,
         mode,

@@ -1,6 +1,8 @@
 //! What the commands on a submitted run share: surveying it, gathering it into a report, and
 //! waiting for it. Every one of them says what the survey says.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::outcome::{Global, Outcome, Status};
@@ -9,10 +11,43 @@ use crate::kernel::{Isa, Kernel};
 use crate::progress::WaitProgress;
 use crate::report::{RunReport, Spread, Submitted, TaskReport, write_task_files};
 use crate::run_dir::parts::{self, Collected, PartsSeen};
+use crate::run_dir::workflow::WorkflowDir;
 use crate::run_dir::{PARTS_DIGEST_KEY, RESULT_FILE, RunDir};
 use crate::spec::SlurmMode;
 use crate::submit::queue::QueueEntry;
 use crate::submit::survey::{SliceState, Survey};
+
+/// Opens a run directory; a workflow step's job is bound to what the steps it needs left. With
+/// `strict`, a step that cannot be bound yet (the steps it needs have not finished) is an
+/// error; else it is given provisional values, which is enough to look at its parts.
+pub fn open(path: &Path, strict: bool) -> Result<RunDir, AppError> {
+    let mut run = RunDir::open(path)?;
+    if let Some(step) = &run.step {
+        let dir = WorkflowDir::of_step(&run.path);
+        let bound = crate::workflow::bind(step, &run.spec, &dir).and_then(|job| {
+            let unbound = crate::workflow::unbound_values(&job);
+            if unbound.is_empty() {
+                Ok(job)
+            } else {
+                Err(format!(
+                    "the steps it needs left no value for {}",
+                    unbound.join(", ")
+                ))
+            }
+        });
+        run.spec = match bound {
+            Ok(job) => job,
+            Err(why) if strict => {
+                return Err(AppError::Run(format!(
+                    "step `{}` cannot run yet: {why}",
+                    step.name
+                )));
+            }
+            Err(_) => crate::workflow::provisional(&run.spec),
+        };
+    }
+    Ok(run)
+}
 
 /// The parts of an array run, gathered (`None` for an MPI-mode run, which has none).
 pub fn collect(run: &RunDir) -> Option<Collected> {

@@ -46,6 +46,10 @@ pub struct Manifest {
     pub binary: PathBuf,
     /// UTC, `20261124T113500Z`.
     pub created: String,
+    /// The step of the workflow frozen in `job.yaml` that this directory runs, if it is one
+    /// (`<workflow run dir>/steps/<step>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     pub submissions: Vec<Submission>,
 }
 
@@ -169,6 +173,7 @@ pub fn unsubmitted(slices: u32) -> Manifest {
         workdir: PathBuf::from("/w"),
         binary: PathBuf::from("/b"),
         created: "20261124T113500Z".into(),
+        step: None,
         submissions: Vec::new(),
     }
 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::AppError;
 use crate::jobfile::{self, inputs};
-use crate::spec::JobSpec;
+use crate::spec::{Document, JobSpec, StepSpec};
 use inputs::Resolved;
 use manifest::{MANIFEST_FILE, Manifest};
 
@@ -33,6 +33,9 @@ pub struct RunDir {
     /// SHA-256 of the frozen job file, hex.
     pub job_hash: String,
     pub manifest: Manifest,
+    /// The workflow step this directory runs, as written (not yet bound to what the steps it
+    /// needs left: see `workflow::bind`).
+    pub step: Option<StepSpec>,
     /// Whether this process made the directory itself (so a failed submission removes it
     /// whole rather than emptying it).
     created_here: bool,
@@ -88,8 +91,10 @@ impl RunDir {
                 _ => io_error("create", &path.join(MANIFEST_FILE), e),
             })?;
         let job_hash = hash(source);
+        let manifest = manifest(&job_hash);
         let run_dir = RunDir {
-            manifest: manifest(&job_hash),
+            step: None,
+            manifest,
             path,
             spec: spec.clone(),
             job_hash,
@@ -134,7 +139,31 @@ impl RunDir {
                 manifest.format
             )));
         }
-        let (mut spec, source) = jobfile::load(&path.join(JOB_FILE))?;
+        let job_file = path.join(JOB_FILE);
+        let (document, source) = jobfile::load_document(&job_file)?;
+        let (mut spec, step) = match (document, &manifest.step) {
+            (Document::Job(spec), None) => (*spec, None),
+            (Document::Workflow(workflow), Some(name)) => {
+                let step = workflow
+                    .step(name)
+                    .cloned()
+                    .ok_or_else(|| not_a_run(format!("its workflow has no step `{name}`")))?;
+                (step.job.clone(), Some(step))
+            }
+            (Document::Job(_), Some(name)) => {
+                return Err(not_a_run(format!(
+                    "{MANIFEST_FILE} names step `{name}`, but {} is not a workflow",
+                    job_file.display()
+                )));
+            }
+            (Document::Workflow(_), None) => {
+                return Err(not_a_run(format!(
+                    "{} is a workflow: open one of its steps, {}/steps/<step>",
+                    job_file.display(),
+                    path.display()
+                )));
+            }
+        };
         let job_hash = hash(&source);
         if job_hash != manifest.job_hash {
             return Err(AppError::Usage(format!(
@@ -143,7 +172,10 @@ impl RunDir {
                 path.join(JOB_FILE).display()
             )));
         }
-        if let Some(tasks) = spec.tasks_mut().filter(|t| !t.inputs.is_empty()) {
+        if let Some(tasks) = spec
+            .tasks_mut()
+            .filter(|t| !t.inputs.is_empty() || t.from.is_some())
+        {
             let frozen = frozen_inputs(&path)?;
             inputs::apply(tasks, &frozen).map_err(|e| not_a_run(format!("{INPUTS_FILE}: {e}")))?;
         }
@@ -152,6 +184,7 @@ impl RunDir {
             spec,
             job_hash,
             manifest,
+            step,
             created_here: false,
         })
     }

@@ -38,6 +38,17 @@ fn io_error(what: &str, path: &Path, error: impl std::fmt::Display) -> AppError 
 }
 
 impl WorkflowDir {
+    /// The workflow run directory a step's run directory (`<it>/steps/<step>`) belongs to.
+    pub fn of_step(step_dir: &Path) -> WorkflowDir {
+        WorkflowDir {
+            path: step_dir
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(step_dir)
+                .to_path_buf(),
+        }
+    }
+
     /// Opens the workflow run directory at `path`, creating it if needed, and freezes `source`
     /// as its job file (a resumed run records the job file it ran).
     pub fn prepare(path: &Path, job: &str, source: &str) -> Result<WorkflowDir, AppError> {
@@ -56,6 +67,48 @@ impl WorkflowDir {
         }
         dir.write(JOB_FILE, source)?;
         Ok(dir)
+    }
+
+    /// Creates the run directory of a submitted workflow: it must not exist yet or be empty, and
+    /// of two processes creating it, one gets it (the state file is created exclusively).
+    pub fn create(path: &Path, job: &str, source: &str) -> Result<WorkflowDir, AppError> {
+        let taken = || {
+            AppError::Usage(format!(
+                "{} already exists and is not empty; choose another --run-dir",
+                path.display()
+            ))
+        };
+        std::fs::create_dir_all(path).map_err(|e| io_error("create", path, e))?;
+        if path.read_dir().map_or(true, |mut d| d.next().is_some()) {
+            return Err(taken());
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path.join(WORKFLOW_FILE))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => taken(),
+                _ => io_error("create", path, e),
+            })?;
+        let dir = WorkflowDir {
+            path: path
+                .canonicalize()
+                .map_err(|e| io_error("resolve", path, e))?,
+        };
+        dir.save_state(&WorkflowState {
+            job: job.to_string(),
+            steps: BTreeMap::new(),
+        })?;
+        std::fs::create_dir_all(dir.path.join("steps")).map_err(|e| io_error("create", path, e))?;
+        dir.write(JOB_FILE, source)?;
+        Ok(dir)
+    }
+
+    /// An existing workflow run directory, if `path` is one.
+    pub fn at(path: &Path) -> Option<WorkflowDir> {
+        path.join(WORKFLOW_FILE).is_file().then(|| WorkflowDir {
+            path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+        })
     }
 
     pub fn step(&self, name: &str) -> PathBuf {

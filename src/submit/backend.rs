@@ -43,9 +43,11 @@ pub trait Backend {
     /// submission needs beyond the rendered ones.
     fn commands(&self, run: &RunDir, slices: &[u32]) -> Result<Vec<Vec<String>>, AppError>;
 
-    /// Submits `slices` and a gather after them. Every job id goes into the manifest the
-    /// moment the scheduler returns it; a failure is recorded there too before returning.
-    fn submit(&self, run: &mut RunDir, slices: &[u32]) -> Result<(), AppError>;
+    /// Submits `slices` and a gather after them, the slices to start only once the jobs `after`
+    /// have succeeded (the gathers of the workflow steps this one needs). Every job id goes into
+    /// the manifest the moment the scheduler returns it; a failure is recorded there too before
+    /// returning.
+    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError>;
 
     /// The run's jobs still in the queue, and whether the jobs `waited` for have all ended.
     fn poll(&self, run: &RunDir, waited: &[String]) -> Result<Poll, AppError>;

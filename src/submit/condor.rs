@@ -244,7 +244,13 @@ impl Backend for Condor {
         ]])
     }
 
-    fn submit(&self, run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
+        if !after.is_empty() {
+            // A workflow on HTCondor is one DAG of all its steps, submitted as a whole.
+            return Err(AppError::Usage(
+                "on HTCondor a workflow's steps are nodes of one DAG; a step is not submitted alone".into(),
+            ));
+        }
         let dag = dag_for(run, slices)?;
         run.manifest.submissions.push(Submission {
             slices: ranges(slices),

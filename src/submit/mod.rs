@@ -41,6 +41,8 @@ pub struct Request<'a> {
     pub threads_per_slice: usize,
     /// A task job's working directory and inputs, frozen into the run directory.
     pub resolved: Option<&'a Resolved>,
+    /// The workflow step this run is, in `<workflow run dir>/steps/<step>`.
+    pub step: Option<&'a str>,
 }
 
 /// Creates the run directory with its manifest, plan and the scheduler's files. If anything
@@ -65,6 +67,7 @@ pub fn prepare(request: &Request) -> Result<RunDir, AppError> {
             workdir,
             binary,
             created: crate::run_dir::now_utc(),
+            step: request.step.map(str::to_string),
             submissions: Vec::new(),
         }
     })?;

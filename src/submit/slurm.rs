@@ -213,10 +213,23 @@ impl Slurm {
     }
 
     /// Submits, recording each job id in `submission` and the manifest as it comes.
-    fn submit_pieces(run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+    fn submit_pieces(run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
+        // Jobs that wait for the gathers of the steps they need, and are cancelled if one fails.
+        let waiting = |mut args: Vec<String>| -> Vec<String> {
+            if !after.is_empty() {
+                args.splice(
+                    0..0,
+                    [
+                        format!("--dependency=afterok:{}", after.join(":")),
+                        "--kill-on-invalid-dep=yes".to_string(),
+                    ],
+                );
+            }
+            args
+        };
         if is_mpi(run) {
             let _ = std::fs::remove_file(run.path.join(RESULT_FILE));
-            let id = Slurm::sbatch(run, &["job.sbatch".to_string()])?;
+            let id = Slurm::sbatch(run, &waiting(vec!["job.sbatch".to_string()]))?;
             record(run, |s| {
                 s.pieces.push(Piece {
                     job_id: id,
@@ -230,7 +243,7 @@ impl Slurm {
         let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
         let mut ids = Vec::new();
         for (offset, args) in array_arguments(run, slices, max_array_size) {
-            let id = Slurm::sbatch(run, &args)?;
+            let id = Slurm::sbatch(run, &waiting(args))?;
             ids.push(id.clone());
             record(run, |s| s.pieces.push(Piece { job_id: id, offset }))?;
         }
@@ -280,13 +293,13 @@ impl Backend for Slurm {
         Ok(commands)
     }
 
-    fn submit(&self, run: &mut RunDir, slices: &[u32]) -> Result<(), AppError> {
+    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
         run.manifest.submissions.push(Submission {
             slices: ranges(slices),
             ..Submission::default()
         });
         run.save_manifest()?;
-        Slurm::submit_pieces(run, slices).inspect_err(|err| {
+        Slurm::submit_pieces(run, slices, after).inspect_err(|err| {
             let _ = record(run, |s| s.failed = Some(err.to_string()));
         })
     }
