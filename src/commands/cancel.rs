@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::outcome::Outcome;
+use super::steps;
 use crate::diagnostic::AppError;
 use crate::run_dir::RunDir;
 
@@ -32,18 +33,27 @@ impl Outcome for Cancelled {
 }
 
 pub fn cancel(args: &Args) -> Result<Cancelled, AppError> {
-    let run = RunDir::open(&args.run_dir)?;
-    let job_ids = run.manifest.job_ids();
+    let runs: Vec<RunDir> = match steps::open_workflow(&args.run_dir)? {
+        Some((workflow, dir)) => workflow
+            .steps
+            .iter()
+            .map(|step| RunDir::open(&dir.step(&step.name)))
+            .collect::<Result<_, _>>()?,
+        None => vec![RunDir::open(&args.run_dir)?],
+    };
+    let job_ids: Vec<String> = runs.iter().flat_map(|r| r.manifest.job_ids()).collect();
     if job_ids.is_empty() {
         return Err(AppError::Run(format!(
             "{}: nothing to cancel: this run has no job recorded (it was never submitted, or \
              its submission failed before the scheduler took a job)",
-            run.path.display()
+            args.run_dir.display()
         )));
     }
-    crate::submit::backend(run.manifest.scheduler).cancel(&run)?;
+    for run in runs.iter().filter(|r| !r.manifest.job_ids().is_empty()) {
+        crate::submit::backend(run.manifest.scheduler).cancel(run)?;
+    }
     Ok(Cancelled {
-        run_dir: run.path.display().to_string(),
+        run_dir: args.run_dir.display().to_string(),
         job_ids,
     })
 }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::outcome::Global;
+use serde::Serialize;
+
+use super::outcome::{Global, Outcome, Status};
+use super::steps::{self, WorkflowReport};
 use super::submitted::{self, Gathered};
 use crate::diagnostic::AppError;
 
@@ -15,11 +18,38 @@ pub struct Args {
     run_dir: PathBuf,
 }
 
-pub fn gather(args: &Args, global: Global) -> Result<Gathered, AppError> {
+/// What gathering gave: one run's result, or every step's of a workflow.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum GatherOutcome {
+    Run(Box<Gathered>),
+    Workflow(WorkflowReport),
+}
+
+impl Outcome for GatherOutcome {
+    fn text(&self) -> String {
+        match self {
+            GatherOutcome::Run(gathered) => gathered.text(),
+            GatherOutcome::Workflow(report) => report.text(),
+        }
+    }
+
+    fn status(&self) -> Status {
+        match self {
+            GatherOutcome::Run(gathered) => gathered.status(),
+            GatherOutcome::Workflow(report) => report.status(),
+        }
+    }
+}
+
+pub fn gather(args: &Args, global: Global) -> Result<GatherOutcome, AppError> {
+    if let Some((workflow, dir)) = steps::open_workflow(&args.run_dir)? {
+        return steps::gather_workflow(&workflow, &dir, global).map(GatherOutcome::Workflow);
+    }
     let run = submitted::open(&args.run_dir, true)?;
     let (queue, note) = submitted::queue_or_note(&run);
     if let Some(note) = note.filter(|_| !global.quiet && !global.json) {
         eprintln!("note: {note}");
     }
-    submitted::gather(&run, &queue)
+    submitted::gather(&run, &queue).map(|g| GatherOutcome::Run(Box::new(g)))
 }

@@ -19,6 +19,9 @@ pub struct Args {
 }
 
 pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
+    if let Some((workflow, dir)) = super::steps::open_workflow(&args.run_dir)? {
+        return super::steps::resubmit(&workflow, &dir, &args.handing, global);
+    }
     let mut run = submitted::open(&args.run_dir, false)?;
     let collected = submitted::collect(&run);
     let seen = collected.as_ref().map(|c| c.seen(&run));

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::outcome::Outcome;
+use super::steps;
 use super::submitted;
 use crate::diagnostic::AppError;
 use crate::submit::survey::{ResultState, SliceState, SliceStatus};
@@ -119,8 +120,61 @@ impl Outcome for StatusReport {
     }
 }
 
-pub fn status(args: &Args) -> Result<StatusReport, AppError> {
-    let run = submitted::open(&args.run_dir, false)?;
+/// The status of a run, or of every step of a workflow.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum StatusOutcome {
+    Run(Box<StatusReport>),
+    Workflow {
+        run_dir: String,
+        steps: Vec<StepStatus>,
+    },
+}
+
+#[derive(Serialize)]
+pub struct StepStatus {
+    step: String,
+    #[serde(flatten)]
+    status: StatusReport,
+}
+
+impl Outcome for StatusOutcome {
+    fn text(&self) -> String {
+        match self {
+            StatusOutcome::Run(report) => report.text(),
+            StatusOutcome::Workflow { run_dir, steps } => {
+                let mut text = format!("{run_dir}: a workflow of {} steps\n", steps.len());
+                for step in steps {
+                    text.push_str(&format!("step {}: ", step.step));
+                    text.push_str(&step.status.text());
+                }
+                text
+            }
+        }
+    }
+}
+
+pub fn status(args: &Args) -> Result<StatusOutcome, AppError> {
+    if let Some((workflow, dir)) = steps::open_workflow(&args.run_dir)? {
+        return Ok(StatusOutcome::Workflow {
+            run_dir: dir.path.display().to_string(),
+            steps: workflow
+                .steps
+                .iter()
+                .map(|step| {
+                    Ok(StepStatus {
+                        step: step.name.clone(),
+                        status: report(&dir.step(&step.name))?,
+                    })
+                })
+                .collect::<Result<_, AppError>>()?,
+        });
+    }
+    report(&args.run_dir).map(|r| StatusOutcome::Run(Box::new(r)))
+}
+
+fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
+    let run = submitted::open(path, false)?;
     let collected = submitted::collect(&run);
     let seen = collected.as_ref().map(|c| c.seen(&run));
     let (queue, queue_error) = submitted::queue_or_note(&run);

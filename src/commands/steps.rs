@@ -578,3 +578,110 @@ pub fn gather_workflow(
         elapsed_s: started.elapsed().as_secs_f64(),
     })
 }
+
+/// The workflow and its run directory, if `path` is the run directory of a workflow.
+pub fn open_workflow(path: &Path) -> Result<Option<(WorkflowSpec, WorkflowDir)>, AppError> {
+    let Some(dir) = WorkflowDir::at(path) else {
+        return Ok(None);
+    };
+    let (document, _) = crate::jobfile::load_document(&dir.path.join(crate::run_dir::JOB_FILE))?;
+    match document {
+        crate::spec::Document::Workflow(workflow) => Ok(Some((workflow, dir))),
+        crate::spec::Document::Job(_) => Err(AppError::Usage(format!(
+            "{} holds a workflow's state but its job file is no workflow",
+            dir.path.display()
+        ))),
+    }
+}
+
+/// Submits again what a workflow needs to complete: of each step, the slices that failed or
+/// are missing (a step after a failed one has all of its missing), each waiting for the
+/// resubmitted gathers of the steps it needs.
+pub fn resubmit(
+    workflow: &WorkflowSpec,
+    dir: &WorkflowDir,
+    handing: &Handing,
+    global: Global,
+) -> Result<super::submit::Handed, AppError> {
+    use super::submit::Handed;
+    let mut handed = WorkflowHanded {
+        run_dir: dir.path.display().to_string(),
+        steps: Vec::new(),
+    };
+    // The gathers resubmitted in this pass, by step.
+    let mut resubmitted: Vec<(String, String)> = Vec::new();
+    for step in &workflow.steps {
+        let mut run = submitted::open(&dir.step(&step.name), false)?;
+        let collected = submitted::collect(&run);
+        let seen = collected.as_ref().map(|c| c.seen(&run));
+        let (queue, note) = submitted::queue_or_note(&run);
+        if let Some(note) = note {
+            return Err(AppError::Run(format!(
+                "step {}: {note}; not resubmitting, since slices still queued would run twice",
+                step.name
+            )));
+        }
+        let survey = scheduler::survey(&run, seen.as_ref(), &queue);
+        let needs_rerun = step
+            .needs
+            .iter()
+            .any(|n| resubmitted.iter().any(|(s, _)| s == n));
+        let mut rerun = survey.to_rerun();
+        if rerun.is_empty() && needs_rerun {
+            // Its inputs are computed again: so is it.
+            rerun = (0..run.slices()).collect();
+        }
+        if rerun.is_empty() {
+            // Done, or still in the queue.
+            continue;
+        }
+        let backend = scheduler::backend(run.manifest.scheduler);
+        if handing.dry_run {
+            handed.steps.push(StepHanded {
+                step: step.name.clone(),
+                run_dir: run.path.display().to_string(),
+                job_ids: Vec::new(),
+                commands: backend.commands(&run, &rerun)?,
+            });
+            continue;
+        }
+        for (slice, _) in seen.iter().flat_map(|s| &s.corrupt) {
+            let part = crate::run_dir::parts::path(&run.parts(), *slice);
+            std::fs::remove_file(&part).map_err(|e| {
+                AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
+            })?;
+        }
+        let after: Vec<String> = step
+            .needs
+            .iter()
+            .filter_map(|n| {
+                resubmitted
+                    .iter()
+                    .find(|(s, _)| s == n)
+                    .map(|(_, g)| g.clone())
+            })
+            .collect();
+        backend.submit(&mut run, &rerun, &after)?;
+        if let Some(gather) = run
+            .manifest
+            .submissions
+            .last()
+            .and_then(|s| s.gather.clone())
+        {
+            resubmitted.push((step.name.clone(), gather));
+        }
+        handed.steps.push(StepHanded {
+            step: step.name.clone(),
+            run_dir: run.path.display().to_string(),
+            job_ids: run.manifest.latest_job_ids(),
+            commands: Vec::new(),
+        });
+    }
+    if handing.wait && !handing.dry_run {
+        return wait_for_workflow(workflow, dir, global).map(Handed::WorkflowFinished);
+    }
+    if handed.steps.is_empty() && !handing.dry_run {
+        return gather_workflow(workflow, dir, global).map(Handed::WorkflowFinished);
+    }
+    Ok(Handed::Workflow(handed))
+}

@@ -376,3 +376,85 @@ fn every_slice_sets_up_the_environment_before_its_tasks() {
     let run_dir = Path::new(submitted["run_dir"].as_str().unwrap());
     assert!(run_dir.join("logs/setup_1.err").exists());
 }
+
+#[test]
+fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_step() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = diamond_job(work.path());
+    let local = tempfile::tempdir().unwrap();
+    let run_local = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "-q", "--run-dir"])
+            .arg(local.path()),
+    );
+    let local = one_json(&run_local);
+    std::fs::write(work.path().join("broken"), "").unwrap();
+    let on = |args: &[&str]| -> Value {
+        one_json(&output_of(
+            cluster
+                .command(env!("CARGO_BIN_EXE_hpcsub"))
+                .args(args)
+                .arg("--json")
+                .current_dir(work.path()),
+        ))
+    };
+    let run_dir = work.path().join("run");
+    let run = run_dir.to_str().unwrap();
+    let failed = on(&[
+        "submit",
+        "--to",
+        "slurm",
+        "--wait",
+        "--run-dir",
+        run,
+        job.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        statuses(&failed),
+        [
+            ("top", "ran"),
+            ("left", "failed"),
+            ("right", "ran"),
+            ("bottom", "skipped")
+        ]
+    );
+    assert_eq!(failed["error"]["kind"], "failed");
+    let status = on(&["status", run]);
+    assert_eq!(status["steps"][1]["failed"], 1);
+    assert_eq!(status["steps"][3]["missing"], 1);
+    std::fs::remove_file(work.path().join("broken")).unwrap();
+    let completed = on(&["resubmit", "--wait", run]);
+    assert_eq!(
+        statuses(&completed),
+        [
+            ("top", "ran"),
+            ("left", "ran"),
+            ("right", "ran"),
+            ("bottom", "ran")
+        ]
+    );
+    assert_eq!(
+        completed["steps"][3]["report"]["result"],
+        local["steps"][3]["report"]["result"]
+    );
+    // Only the failed step and the one after it were submitted again.
+    let manifest = |step: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(run_dir.join(format!("steps/{step}/manifest.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let submissions = |step: &str| manifest(step)["submissions"].as_array().unwrap().len();
+    assert_eq!(
+        [
+            submissions("top"),
+            submissions("left"),
+            submissions("right"),
+            submissions("bottom")
+        ],
+        [1, 2, 1, 2]
+    );
+}
