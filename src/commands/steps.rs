@@ -371,6 +371,9 @@ fn run_job(
 pub struct WorkflowHanded {
     pub run_dir: String,
     pub steps: Vec<StepHanded>,
+    /// What submits the whole workflow at once (HTCondor's DAG), for a dry run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -386,6 +389,16 @@ impl WorkflowHanded {
     pub fn text(&self) -> String {
         let dry_run = self.steps.iter().all(|s| s.job_ids.is_empty());
         let mut text = format!("{}\n", self.run_dir);
+        if !self.commands.is_empty() {
+            text.push_str("to submit the workflow's DAG (dry run):\n");
+            for command in &self.commands {
+                text.push_str(&format!(
+                    "  (cd {} && {})\n",
+                    self.run_dir,
+                    command.join(" ")
+                ));
+            }
+        }
         for step in &self.steps {
             if dry_run {
                 text.push_str(&format!(
@@ -421,12 +434,6 @@ pub fn submit(
     global: Global,
 ) -> Result<super::submit::Handed, AppError> {
     use super::submit::Handed;
-    if scheduler == Scheduler::Condor {
-        return Err(AppError::Usage(
-            "workflows are submitted to Slurm here; HTCondor's DAG of steps is not written yet"
-                .into(),
-        ));
-    }
     let path = run_dir.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
     });
@@ -457,7 +464,45 @@ pub fn submit(
     let mut handed = WorkflowHanded {
         run_dir: dir.path.display().to_string(),
         steps: Vec::new(),
+        commands: Vec::new(),
     };
+    if scheduler == Scheduler::Condor {
+        // One DAG for the whole graph: DAGMan runs each step after the steps it needs.
+        let steps: Vec<(&str, &[String], u32)> = workflow
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.needs.as_slice(), s.job.condor.retries))
+            .collect();
+        dir.write_file(
+            scheduler::condor::WORKFLOW_DAG,
+            &scheduler::condor::workflow_dag(&workflow.name, &steps),
+        )?;
+        if handing.dry_run {
+            handed.commands = vec![vec![
+                "condor_submit_dag".into(),
+                scheduler::condor::WORKFLOW_DAG.into(),
+            ]];
+            return Ok(Handed::Workflow(handed));
+        }
+        if let Err(err) = scheduler::condor::submit_workflow(&dir.path, &mut runs) {
+            let _ = std::fs::remove_dir_all(&dir.path);
+            return Err(err);
+        }
+        handed.steps = runs
+            .iter()
+            .zip(&workflow.steps)
+            .map(|(run, step)| StepHanded {
+                step: step.name.clone(),
+                run_dir: run.path.display().to_string(),
+                job_ids: run.manifest.latest_job_ids(),
+                commands: Vec::new(),
+            })
+            .collect();
+        if handing.wait {
+            return wait_for_workflow(workflow, &dir, global).map(Handed::WorkflowFinished);
+        }
+        return Ok(Handed::Workflow(handed));
+    }
     for index in 0..runs.len() {
         let step = &workflow.steps[index];
         let slices: Vec<u32> = (0..runs[index].slices()).collect();
@@ -604,9 +649,20 @@ pub fn resubmit(
     global: Global,
 ) -> Result<super::submit::Handed, AppError> {
     use super::submit::Handed;
+    if workflow.steps.iter().any(|step| {
+        RunDir::open(&dir.step(&step.name))
+            .is_ok_and(|run| run.manifest.scheduler == Scheduler::Condor)
+    }) {
+        return Err(AppError::Usage(format!(
+            "resubmitting a workflow's DAG is not supported on HTCondor yet: submit the workflow \
+             again into a new run directory, or resubmit one step's run directory ({}/steps/<step>)",
+            dir.path.display()
+        )));
+    }
     let mut handed = WorkflowHanded {
         run_dir: dir.path.display().to_string(),
         steps: Vec::new(),
+        commands: Vec::new(),
     };
     // The gathers resubmitted in this pass, by step.
     let mut resubmitted: Vec<(String, String)> = Vec::new();

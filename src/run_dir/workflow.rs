@@ -160,8 +160,13 @@ impl WorkflowDir {
         write_atomically(&dir, RESULT_FILE, contents)
     }
 
-    fn write(&self, name: &str, contents: &str) -> Result<(), AppError> {
+    /// Writes a file of the workflow's run directory atomically.
+    pub fn write_file(&self, name: &str, contents: &str) -> Result<(), AppError> {
         write_atomically(&self.path, name, contents)
+    }
+
+    fn write(&self, name: &str, contents: &str) -> Result<(), AppError> {
+        self.write_file(name, contents)
     }
 }
 

@@ -330,7 +330,11 @@ impl Backend for Condor {
 /// order, `slices-K` the slices of resubmission K in the order listed.
 fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
     let mut lists = BTreeMap::new();
-    lists.insert(SLICES_NODE.to_string(), (0..run.slices()).collect());
+    let node = match &run.manifest.step {
+        Some(step) => step_node(step, SLICES_NODE),
+        None => SLICES_NODE.to_string(),
+    };
+    lists.insert(node, (0..run.slices()).collect());
     for submission in &run.manifest.submissions {
         let Some(k) = submission
             .dag
@@ -344,6 +348,69 @@ fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
         }
     }
     lists
+}
+
+/// The DAG of a workflow: per step a slices node and a gather node, with the step's `RETRY`,
+/// and a step's slices after the gathers of the steps it needs. Node names are
+/// `<step>_slices` and `<step>_gather`; submit files are named relative to the DAG's directory
+/// (`steps/<step>/job.sub`).
+pub fn workflow_dag(name: &str, steps: &[(&str, &[String], u32)]) -> String {
+    let mut lines = vec![format!("# The workflow `{name}`, written by hpcsub.")];
+    for (step, _, retries) in steps {
+        let slices = step_node(step, SLICES_NODE);
+        let gather = step_node(step, "gather");
+        lines.push(format!("JOB {slices} steps/{step}/job.sub"));
+        lines.push(format!("JOB {gather} steps/{step}/gather.sub"));
+        if *retries > 0 {
+            lines.push(format!("RETRY {slices} {retries}"));
+        }
+        lines.push(format!("PARENT {slices} CHILD {gather}"));
+    }
+    for (step, needs, _) in steps {
+        for need in needs.iter() {
+            lines.push(format!(
+                "PARENT {} CHILD {}",
+                step_node(need, "gather"),
+                step_node(step, SLICES_NODE)
+            ));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The name of a workflow step's node in its DAG.
+fn step_node(step: &str, node: &str) -> String {
+    format!("{step}_{node}")
+}
+
+/// The DAG file of a workflow, in its run directory.
+pub const WORKFLOW_DAG: &str = "workflow.dag";
+
+/// Submits a workflow's DAG (already written in `root`) and records DAGMan's cluster in every
+/// step's manifest, with the DAG as the step's submission.
+pub fn submit_workflow(root: &Path, runs: &mut [RunDir]) -> Result<(), AppError> {
+    let output = process::run("condor_submit_dag", &[WORKFLOW_DAG], Some(root), None)
+        .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
+    let cluster = submitted_cluster(&output).ok_or_else(|| {
+        AppError::Run(format!(
+            "condor_submit_dag {WORKFLOW_DAG} did not say which cluster it submitted to:\n{output}"
+        ))
+    })?;
+    for run in runs {
+        let slices: Vec<u32> = (0..run.slices()).collect();
+        run.manifest.submissions.push(Submission {
+            slices: ranges(&slices),
+            pieces: vec![Piece {
+                job_id: cluster.clone(),
+                offset: 0,
+            }],
+            // Relative to the step's directory, `<root>/steps/<step>`.
+            dag: Some(format!("../../{WORKFLOW_DAG}")),
+            ..Submission::default()
+        });
+        run.save_manifest()?;
+    }
+    Ok(())
 }
 
 /// The cluster id in `condor_submit_dag`'s "1 job(s) submitted to cluster 42."

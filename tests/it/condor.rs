@@ -429,3 +429,48 @@ fn task_jobs_over_files_and_lines_on_the_emulated_pool_give_the_exact_sums() {
     ));
     assert_eq!(submitted["result"], expected, "{submitted}");
 }
+
+#[test]
+fn a_workflow_is_one_dag_on_the_emulated_pool_with_the_local_result() {
+    let work = tempfile::tempdir().unwrap();
+    let job = diamond_job(work.path());
+    let local_dir = tempfile::tempdir().unwrap();
+    let local = one_json(&output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "-q", "--run-dir"])
+            .arg(local_dir.path()),
+    ));
+    let submitted = success_json(&output_of(
+        hpcsub()
+            .args(["submit", "--to", "condor", "--wait", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job)
+            .env("PATH", emulated_path()),
+    ));
+    assert_eq!(
+        statuses(&submitted),
+        [
+            ("top", "ran"),
+            ("left", "ran"),
+            ("right", "ran"),
+            ("bottom", "ran")
+        ]
+    );
+    assert_eq!(
+        submitted["steps"][3]["report"]["result"],
+        local["steps"][3]["report"]["result"]
+    );
+    let dag = harness(25, "check_dag.py", &[&work.path().join("run/workflow.dag")]);
+    assert_eq!(dag["retries"], serde_json::json!({}));
+    let edges = dag["edges"].as_array().unwrap();
+    assert!(
+        edges.contains(&serde_json::json!(["top_gather", "left_slices"])),
+        "{dag}"
+    );
+    assert!(
+        edges.contains(&serde_json::json!(["right_gather", "bottom_slices"])),
+        "{dag}"
+    );
+}
