@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::executor::command::outdir;
 use crate::expr::Expr;
 use crate::jobfile::inputs::Resolved;
@@ -33,12 +35,56 @@ pub fn step_hash(step: &StepSpec, resolved: Option<&Resolved>, dir: &WorkflowDir
     hash(&text)
 }
 
-/// `job`, the (resolved) job of `step`, with what the steps it needs left bound into it.
-pub fn bind(step: &StepSpec, job: &JobSpec, dir: &WorkflowDir) -> Result<JobSpec, String> {
+/// What the steps a step needs left, as the step takes it in: the reduced values of compute
+/// steps, the paths of their files, and a step `from` another's per-task values. Read by one
+/// process (rank 0 of an MPI job) and sent to the others.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bound {
+    pub values: BTreeMap<String, f64>,
+    pub fixed: BTreeMap<String, String>,
+    pub per_task: Vec<BTreeMap<String, String>>,
+}
+
+/// What the steps `step` needs left in `dir`, for its (resolved) `job`.
+pub fn bindings(step: &StepSpec, job: &JobSpec, dir: &WorkflowDir) -> Result<Bound, String> {
+    let mut bound = Bound::default();
+    match &job.work {
+        Work::Compute(_) => bound.values = needed_values(step, dir)?,
+        Work::Tasks(tasks) => {
+            for need in &step.needs {
+                for (path, value) in [
+                    ("result", dir.result(need)),
+                    ("outputs", dir.outputs(need)),
+                    ("tasks", dir.tasks(need)),
+                ] {
+                    bound
+                        .fixed
+                        .insert(format!("steps.{need}.{path}"), value.display().to_string());
+                }
+            }
+            if let Some(from) = &tasks.from {
+                bound.per_task = source_tasks(from, dir)?;
+                if bound.per_task.len() as u64 != tasks.count {
+                    return Err(format!(
+                        "step `{from}` left {} task records in {}, but {} tasks map over them",
+                        bound.per_task.len(),
+                        dir.tasks(from).display(),
+                        tasks.count
+                    ));
+                }
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// `job` with `bound` in it.
+pub fn apply(job: &JobSpec, bound: &Bound) -> JobSpec {
     let mut job = job.clone();
     match &mut job.work {
         Work::Compute(compute) => {
-            let values = needed_values(step, dir)?;
+            let values: HashMap<String, f64> =
+                bound.values.iter().map(|(k, v)| (k.clone(), *v)).collect();
             for var in &mut compute.vars {
                 if let VarDefinition::Derived(expr) = &mut var.definition {
                     substitute(expr, &values);
@@ -47,37 +93,21 @@ pub fn bind(step: &StepSpec, job: &JobSpec, dir: &WorkflowDir) -> Result<JobSpec
             substitute(&mut compute.expr, &values);
         }
         Work::Tasks(tasks) => {
-            for need in &step.needs {
-                for (path, value) in [
-                    ("result", dir.result(need)),
-                    ("outputs", dir.outputs(need)),
-                    ("tasks", dir.tasks(need)),
-                ] {
-                    tasks
-                        .bound
-                        .fixed
-                        .insert(format!("steps.{need}.{path}"), value.display().to_string());
-                }
-            }
-            if let Some(from) = &tasks.from {
-                tasks.bound.per_task = source_tasks(from, dir)?;
-                if tasks.bound.per_task.len() as u64 != tasks.count {
-                    return Err(format!(
-                        "step `{from}` left {} task records in {}, but {} tasks map over them",
-                        tasks.bound.per_task.len(),
-                        dir.tasks(from).display(),
-                        tasks.count
-                    ));
-                }
-            }
+            tasks.bound.fixed = bound.fixed.clone();
+            tasks.bound.per_task = bound.per_task.clone();
         }
     }
-    Ok(job)
+    job
+}
+
+/// `job`, the (resolved) job of `step`, with what the steps it needs left bound into it.
+pub fn bind(step: &StepSpec, job: &JobSpec, dir: &WorkflowDir) -> Result<JobSpec, String> {
+    Ok(apply(job, &bindings(step, job, dir)?))
 }
 
 /// `steps.NAME.STATISTIC` of every compute step `step` needs, from its `result.json`.
-fn needed_values(step: &StepSpec, dir: &WorkflowDir) -> Result<HashMap<String, f64>, String> {
-    let mut values = HashMap::new();
+fn needed_values(step: &StepSpec, dir: &WorkflowDir) -> Result<BTreeMap<String, f64>, String> {
+    let mut values = BTreeMap::new();
     for need in &step.needs {
         let path = dir.result(need);
         let Ok(text) = crate::bounded_read::text(&path, 1 << 30) else {

@@ -116,8 +116,7 @@ pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
                 args,
                 ranks,
                 global,
-            )
-            .map(RunOutcome::Workflow);
+            );
         }
     };
     if args.run_dir.is_some() || !args.force.is_empty() {
@@ -159,21 +158,27 @@ pub fn run(args: &Args, global: Global) -> Result<RunOutcome, AppError> {
 pub(super) fn run_compute(
     spec: &JobSpec,
     compute: &ComputeSpec,
-    ranks: Ranks,
+    ranks: Ranks<'_>,
     global: Global,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
     let kernel = Kernel::new(spec, compute, chosen_isa()?);
     let threads = plan::threads(spec).here;
     let (size, acc) = match &ranks {
-        Ranks::Mpi(launch) => {
+        Ranks::Mpi(_) | Ranks::Session(_) => {
+            let (launch, session) = match &ranks {
+                Ranks::Mpi(launch) => (launch.as_ref(), None),
+                Ranks::Session(session) => (None, Some(*session)),
+                Ranks::One => unreachable!("matched above"),
+            };
             match ranks::run_compute(
                 spec,
                 &kernel,
                 compute.samples,
                 threads,
                 !global.quiet,
-                launch.as_ref(),
+                launch,
+                session,
             )? {
                 Some(result) => result,
                 None => return Ok(RunOutcome::SecondaryRank),
@@ -252,7 +257,7 @@ pub(super) fn run_tasks(
     logs: Logs,
     outputs: &Path,
     records: Option<&Path>,
-    ranks: Ranks,
+    ranks: Ranks<'_>,
     global: Global,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
@@ -262,6 +267,7 @@ pub(super) fn run_tasks(
         Some(environment) => {
             let log = match &ranks {
                 Ranks::Mpi(Some(launch)) => format!("setup-rank-{}.log", launch.rank),
+                Ranks::Session(session) => format!("setup-rank-{}.log", ranks::rank(session)),
                 _ => "setup.log".to_string(),
             };
             match environment::set_up(environment, workdir, &logs_path.join(log)) {
@@ -285,9 +291,14 @@ pub(super) fn run_tasks(
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);
     let (size, outcomes) = match &ranks {
-        Ranks::Mpi(launch) => {
+        Ranks::Mpi(_) | Ranks::Session(_) => {
+            let (launch, session) = match &ranks {
+                Ranks::Mpi(launch) => (launch.as_ref(), None),
+                Ranks::Session(session) => (None, Some(*session)),
+                Ranks::One => unreachable!("matched above"),
+            };
             let (size, outcomes, own_failures) =
-                ranks::run_tasks(&context, threads, !global.quiet, launch.as_ref())?;
+                ranks::run_tasks(&context, threads, !global.quiet, launch, session)?;
             match outcomes {
                 Some(outcomes) => (size, outcomes),
                 None => {

@@ -15,7 +15,7 @@ use super::run::{self, Logs, RunOutcome};
 use super::submit::Handing;
 use super::submitted::{self, Gathered};
 use crate::diagnostic::AppError;
-use crate::executor::ranks::Ranks;
+use crate::executor::ranks::{self, Ranks, Session};
 use crate::jobfile::inputs::Resolved;
 use crate::plan::{self, available_cpus};
 use crate::report::{RunReport, TaskReport};
@@ -23,7 +23,7 @@ use crate::run_dir::RunDir;
 use crate::run_dir::workflow::{StepRecord, WorkflowDir};
 use crate::spec::{JobSpec, SlurmMode, StepSpec, Work, WorkflowSpec};
 use crate::submit::{self as scheduler, Request, Scheduler};
-use crate::workflow::{bind, provisional, step_hash, unbound_values};
+use crate::workflow::{Bound, bind, provisional, step_hash, unbound_values};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,14 +124,7 @@ pub fn run(
     args: &run::Args,
     ranks: Ranks,
     global: Global,
-) -> Result<WorkflowReport, AppError> {
-    if matches!(ranks, Ranks::Mpi(_)) {
-        return Err(AppError::Usage(
-            "a workflow runs here or as submitted steps; under mpirun it is not supported yet: \
-             run its steps as jobs of their own, or submit it"
-                .into(),
-        ));
-    }
+) -> Result<RunOutcome, AppError> {
     for step in &args.force {
         if workflow.step(step).is_none() {
             let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
@@ -141,11 +134,29 @@ pub fn run(
             )));
         }
     }
-    let started = Instant::now();
     let path = args.run_dir.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
     });
-    let dir = WorkflowDir::prepare(&path, &workflow.name, source)?;
+    match ranks {
+        Ranks::Mpi(launch) => {
+            let session = crate::executor::ranks::start(launch.as_ref())?;
+            run_ranks(&session, workflow, source, resolved, args, &path)
+        }
+        _ => run_here(workflow, source, resolved, args, global, &path).map(RunOutcome::Workflow),
+    }
+}
+
+/// The steps in this process, independent ones at the same time.
+fn run_here(
+    workflow: &WorkflowSpec,
+    source: &str,
+    resolved: &[Option<Resolved>],
+    args: &run::Args,
+    global: Global,
+    path: &Path,
+) -> Result<WorkflowReport, AppError> {
+    let started = Instant::now();
+    let dir = WorkflowDir::prepare(path, &workflow.name, source)?;
     let mut state = dir.state()?;
     state.job = workflow.name.clone();
     let budget = args.threads().unwrap_or_else(available_cpus);
@@ -245,6 +256,176 @@ pub fn run(
     })
 }
 
+/// What rank 0 decided about a step, for every rank to do the same.
+#[derive(Serialize, serde::Deserialize)]
+enum Decision {
+    Skip(String),
+    Cached,
+    Fail(String),
+    Run { hash: String, bound: Bound },
+}
+
+/// The steps as an MPI job: every step in order across all ranks. Rank 0 keeps the run
+/// directory, decides what each step does and sends every rank what the step needs of the
+/// steps before it; the steps' reductions gather on rank 0, which alone reports.
+fn run_ranks(
+    session: &Session,
+    workflow: &WorkflowSpec,
+    source: &str,
+    resolved: &[Option<Resolved>],
+    args: &run::Args,
+    path: &Path,
+) -> Result<RunOutcome, AppError> {
+    let started = Instant::now();
+    let rank0 = ranks::rank(session) == 0;
+    // Every rank must agree on the run directory: rank 0 makes it (a default name holds its
+    // time) and sends its path, or why it could not.
+    let prepared: Result<PathBuf, String> = if rank0 {
+        WorkflowDir::prepare(path, &workflow.name, source)
+            .map(|d| d.path)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(PathBuf::new())
+    };
+    let prepared: Result<PathBuf, String> = serde_json::from_slice(&ranks::broadcast(
+        session,
+        serde_json::to_vec(&prepared).expect("JSON"),
+    ))
+    .map_err(|e| AppError::Run(format!("rank 0 sent no run directory: {e}")))?;
+    let dir = WorkflowDir {
+        path: prepared.map_err(AppError::Run)?,
+    };
+    let mut state = if rank0 {
+        dir.state()?
+    } else {
+        Default::default()
+    };
+    state.job = workflow.name.clone();
+    let threads = args.threads().unwrap_or_else(available_cpus);
+    let mut ended: Vec<Ended> = Vec::new();
+    for (index, step) in workflow.steps.iter().enumerate() {
+        let decision = if rank0 {
+            decide(
+                step,
+                index,
+                workflow,
+                &ended,
+                resolved,
+                &dir,
+                &state,
+                &args.force,
+            )
+        } else {
+            Decision::Cached
+        };
+        let decision: Decision = serde_json::from_slice(&ranks::broadcast(
+            session,
+            serde_json::to_vec(&decision).expect("JSON"),
+        ))
+        .map_err(|e| AppError::Run(format!("rank 0 sent no decision: {e}")))?;
+        let outcome = match decision {
+            Decision::Skip(reason) => Ended {
+                status: StepStatus::Skipped,
+                reason: Some(reason),
+                elapsed_s: None,
+                report: None,
+            },
+            Decision::Fail(reason) => Ended {
+                status: StepStatus::Failed,
+                reason: Some(reason),
+                elapsed_s: None,
+                report: None,
+            },
+            Decision::Cached => Ended {
+                status: StepStatus::Cached,
+                reason: None,
+                elapsed_s: None,
+                report: if rank0 { cached(step, &dir) } else { None },
+            },
+            Decision::Run { hash, bound } => {
+                let job = crate::workflow::apply(&step.job, &bound);
+                let outcome = run_bound(
+                    job,
+                    step,
+                    resolved[index].as_ref(),
+                    &dir,
+                    threads,
+                    Ranks::Session(session),
+                );
+                if rank0 {
+                    let done = outcome.status == StepStatus::Ran;
+                    state
+                        .steps
+                        .insert(step.name.clone(), StepRecord { hash, done });
+                    dir.save_state(&state)?;
+                }
+                outcome
+            }
+        };
+        ended.push(outcome);
+    }
+    if !rank0 {
+        return Ok(RunOutcome::SecondaryRank);
+    }
+    Ok(RunOutcome::Workflow(WorkflowReport {
+        job: workflow.name.clone(),
+        run_dir: dir.path.display().to_string(),
+        steps: workflow
+            .steps
+            .iter()
+            .zip(ended)
+            .map(|(step, ended)| StepOutcome {
+                step: step.name.clone(),
+                status: ended.status,
+                reason: ended.reason,
+                elapsed_s: ended.elapsed_s,
+                report: ended.report,
+            })
+            .collect(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Rank 0's decision about step `index`, given how the steps before it ended.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    step: &StepSpec,
+    index: usize,
+    workflow: &WorkflowSpec,
+    ended: &[Ended],
+    resolved: &[Option<Resolved>],
+    dir: &WorkflowDir,
+    state: &crate::run_dir::workflow::WorkflowState,
+    force: &[String],
+) -> Decision {
+    let blocked = step.needs.iter().find(|need| {
+        let i = workflow
+            .steps
+            .iter()
+            .position(|s| &s.name == *need)
+            .expect("validated");
+        matches!(ended[i].status, StepStatus::Failed | StepStatus::Skipped)
+    });
+    if let Some(need) = blocked {
+        return Decision::Skip(format!("step `{need}` did not complete"));
+    }
+    let hash = step_hash(step, resolved[index].as_ref(), dir);
+    let kept = state.steps.get(&step.name)
+        == Some(&StepRecord {
+            hash: hash.clone(),
+            done: true,
+        })
+        && !force.contains(&step.name)
+        && cached(step, dir).is_some();
+    if kept {
+        return Decision::Cached;
+    }
+    match crate::workflow::bindings(step, &step.job, dir) {
+        Ok(bound) => Decision::Run { hash, bound },
+        Err(reason) => Decision::Fail(reason),
+    }
+}
+
 /// The steps in waves: each wave needs only steps of the waves before it.
 fn levels(workflow: &WorkflowSpec) -> Vec<Vec<usize>> {
     let mut level = vec![0usize; workflow.steps.len()];
@@ -290,16 +471,33 @@ fn run_step(
     dir: &WorkflowDir,
     threads: usize,
 ) -> Ended {
+    match bind(step, &step.job, dir) {
+        Ok(job) => run_bound(job, step, resolved, dir, threads, Ranks::One),
+        Err(reason) => Ended {
+            status: StepStatus::Failed,
+            reason: Some(reason),
+            elapsed_s: Some(0.0),
+            report: None,
+        },
+    }
+}
+
+/// Runs a bound step and leaves its result in the run directory if it succeeded (on rank 0 of
+/// an MPI job, which alone has the result; the other ranks end as having run it).
+fn run_bound(
+    mut job: JobSpec,
+    step: &StepSpec,
+    resolved: Option<&Resolved>,
+    dir: &WorkflowDir,
+    threads: usize,
+    ranks: Ranks,
+) -> Ended {
     let started = Instant::now();
     let failed = |reason: String| Ended {
         status: StepStatus::Failed,
         reason: Some(reason),
         elapsed_s: Some(started.elapsed().as_secs_f64()),
         report: None,
-    };
-    let mut job = match bind(step, &step.job, dir) {
-        Ok(job) => job,
-        Err(reason) => return failed(reason),
     };
     let unbound = unbound_values(&job);
     if !unbound.is_empty() {
@@ -313,7 +511,15 @@ fn run_step(
         json: true,
         quiet: true,
     };
-    let outcome = match run_job(&job, step, resolved, dir, quiet) {
+    let outcome = match run_job(&job, step, resolved, dir, quiet, ranks) {
+        Ok(RunOutcome::SecondaryRank) => {
+            return Ended {
+                status: StepStatus::Ran,
+                reason: None,
+                elapsed_s: None,
+                report: None,
+            };
+        }
         Ok(outcome) => outcome,
         Err(err) => return failed(err.to_string()),
     };
@@ -344,9 +550,10 @@ fn run_job(
     resolved: Option<&Resolved>,
     dir: &WorkflowDir,
     global: Global,
+    ranks: Ranks,
 ) -> Result<RunOutcome, AppError> {
     match &job.work {
-        Work::Compute(compute) => run::run_compute(job, compute, Ranks::One, global),
+        Work::Compute(compute) => run::run_compute(job, compute, ranks, global),
         Work::Tasks(tasks) => {
             let workdir = resolved
                 .map(|r| r.workdir.clone())
@@ -359,7 +566,7 @@ fn run_job(
                 logs,
                 &dir.outputs(&step.name),
                 Some(&dir.step(&step.name)),
-                Ranks::One,
+                ranks,
                 global,
             )
         }

@@ -28,15 +28,43 @@ pub struct MpiOutcome {
     pub accumulator: Option<Accumulator>,
 }
 
-/// Initialises MPI, with a panic on any rank aborting the whole job; the universe (MPI is
-/// finalised when it is dropped), this rank and the world size.
-fn start() -> Result<(mpi::environment::Universe, u32, u32), AppError> {
-    let universe =
-        mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
-    abort_job_on_panic();
-    let world = universe.world();
-    let (rank, size) = (world.rank() as u32, world.size() as u32);
-    Ok((universe, rank, size))
+/// MPI, initialised once per process (a workflow runs several steps in one): MPI is finalised
+/// when the session is dropped.
+pub struct Session {
+    universe: mpi::environment::Universe,
+    pub rank: u32,
+    pub size: u32,
+}
+
+impl Session {
+    /// Initialises MPI, with a panic on any rank aborting the whole job.
+    pub fn start() -> Result<Session, AppError> {
+        let universe =
+            mpi::initialize().ok_or_else(|| AppError::Run("MPI was already initialised".into()))?;
+        abort_job_on_panic();
+        let world = universe.world();
+        let (rank, size) = (world.rank() as u32, world.size() as u32);
+        Ok(Session {
+            universe,
+            rank,
+            size,
+        })
+    }
+
+    /// Rank 0's `bytes` on every rank.
+    pub fn broadcast(&self, bytes: Vec<u8>) -> Vec<u8> {
+        let world = self.universe.world();
+        let root = world.process_at_rank(0);
+        let mut len = bytes.len() as u64;
+        root.broadcast_into(&mut len);
+        let mut buffer = if self.rank == 0 {
+            bytes
+        } else {
+            vec![0u8; len as usize]
+        };
+        root.broadcast_into(&mut buffer[..]);
+        buffer
+    }
 }
 
 /// Runs this process's slice and reduces to rank 0.
@@ -47,8 +75,27 @@ pub fn run(
     threads: usize,
     show_progress: bool,
 ) -> Result<MpiOutcome, AppError> {
-    let (universe, rank, size) = start()?;
-    let world = universe.world();
+    run_in(
+        &Session::start()?,
+        spec,
+        samples,
+        kernel,
+        threads,
+        show_progress,
+    )
+}
+
+/// [`run`] in a session already started.
+pub fn run_in(
+    session: &Session,
+    spec: &JobSpec,
+    samples: u64,
+    kernel: &Kernel,
+    threads: usize,
+    show_progress: bool,
+) -> Result<MpiOutcome, AppError> {
+    let (rank, size) = (session.rank, session.size);
+    let world = session.universe.world();
     let slice = plan::slice(samples, size, rank);
     // Rank 0 draws the bar for the whole job from its own share, scaled by the number of ranks.
     let progress = if rank == 0 {
@@ -131,8 +178,18 @@ pub fn run_tasks(
     threads: usize,
     show_progress: bool,
 ) -> Result<MpiTaskOutcome, AppError> {
-    let (universe, rank, size) = start()?;
-    let world = universe.world();
+    run_tasks_in(&Session::start()?, context, threads, show_progress)
+}
+
+/// [`run_tasks`] in a session already started.
+pub fn run_tasks_in(
+    session: &Session,
+    context: &TaskContext,
+    threads: usize,
+    show_progress: bool,
+) -> Result<MpiTaskOutcome, AppError> {
+    let (rank, size) = (session.rank, session.size);
+    let world = session.universe.world();
     let ids = plan::tasks_of_slice(context.tasks.count, size, rank);
     let progress = TaskProgress::new(ids.len() as u64, show_progress && rank == 0);
     let mine = command::run_tasks(context, &ids, threads, &progress);

@@ -11,14 +11,57 @@ use crate::reduce::task_results::TaskOutcome;
 use crate::spec::JobSpec;
 
 /// How a `run` is spread: this process alone, or one rank of an MPI job.
-pub enum Ranks {
+pub enum Ranks<'a> {
     One,
     /// `launch` is `None` for `--mpi` without a launcher (a singleton).
     Mpi(Option<Launch>),
+    /// One rank of an MPI job whose session is already started (a workflow's step).
+    Session(&'a Session),
+}
+
+/// MPI initialised once for several runs (the steps of a workflow).
+#[cfg(feature = "mpi")]
+pub use super::mpi::Session;
+
+/// Without MPI there is no session to have.
+#[cfg(not(feature = "mpi"))]
+pub enum Session {}
+
+/// Starts MPI for the steps of a workflow.
+#[cfg(feature = "mpi")]
+pub fn start(_launch: Option<&Launch>) -> Result<Session, AppError> {
+    Session::start()
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn start(launch: Option<&Launch>) -> Result<Session, AppError> {
+    Err(mpi_missing(launch))
+}
+
+/// This process's rank in `session`.
+#[cfg(feature = "mpi")]
+pub fn rank(session: &Session) -> u32 {
+    session.rank
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn rank(session: &Session) -> u32 {
+    match *session {}
+}
+
+/// Rank 0's `bytes` on every rank.
+#[cfg(feature = "mpi")]
+pub fn broadcast(session: &Session, bytes: Vec<u8>) -> Vec<u8> {
+    session.broadcast(bytes)
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn broadcast(session: &Session, _: Vec<u8>) -> Vec<u8> {
+    match *session {}
 }
 
 /// A launch of one process (mpirun -n 1, a one-task Slurm step) needs no MPI.
-pub fn decide(force_mpi: bool) -> Ranks {
+pub fn decide(force_mpi: bool) -> Ranks<'static> {
     match launcher::current().filter(|l| l.size > 1) {
         Some(launch) => Ranks::Mpi(Some(launch)),
         None if force_mpi => Ranks::Mpi(None),
@@ -33,7 +76,8 @@ pub fn is_secondary_rank() -> bool {
     launcher::current().is_some_and(|l| l.size > 1 && l.rank > 0)
 }
 
-/// The whole MPI run of a compute job: `Some((ranks, total))` on rank 0, `None` elsewhere.
+/// The whole MPI run of a compute job (in `session`, else in one of its own): `Some((ranks,
+/// total))` on rank 0, `None` elsewhere.
 #[cfg(feature = "mpi")]
 pub fn run_compute(
     spec: &JobSpec,
@@ -42,9 +86,15 @@ pub fn run_compute(
     threads: usize,
     show_progress: bool,
     launch: Option<&Launch>,
+    session: Option<&Session>,
 ) -> Result<Option<(u32, Accumulator)>, AppError> {
     warn_if_bound(threads, launch);
-    let outcome = super::mpi::run(spec, samples, kernel, threads, show_progress)?;
+    let outcome = match session {
+        Some(session) => {
+            super::mpi::run_in(session, spec, samples, kernel, threads, show_progress)?
+        }
+        None => super::mpi::run(spec, samples, kernel, threads, show_progress)?,
+    };
     Ok(outcome.accumulator.map(|acc| (outcome.size, acc)))
 }
 
@@ -56,20 +106,26 @@ pub fn run_compute(
     _: usize,
     _: bool,
     launch: Option<&Launch>,
+    _: Option<&Session>,
 ) -> Result<Option<(u32, Accumulator)>, AppError> {
     Err(mpi_missing(launch))
 }
 
-/// The MPI run of a task job: (ranks, every outcome on rank 0, whether this rank had a failure).
+/// The MPI run of a task job (in `session`, else in one of its own): (ranks, every outcome on
+/// rank 0, whether this rank had a failure).
 #[cfg(feature = "mpi")]
 pub fn run_tasks(
     context: &TaskContext,
     threads: usize,
     show_progress: bool,
     launch: Option<&Launch>,
+    session: Option<&Session>,
 ) -> Result<(u32, Option<Vec<TaskOutcome>>, bool), AppError> {
     warn_if_bound(threads, launch);
-    let outcome = super::mpi::run_tasks(context, threads, show_progress)?;
+    let outcome = match session {
+        Some(session) => super::mpi::run_tasks_in(session, context, threads, show_progress)?,
+        None => super::mpi::run_tasks(context, threads, show_progress)?,
+    };
     Ok((outcome.size, outcome.outcomes, outcome.own_failures))
 }
 
@@ -79,6 +135,7 @@ pub fn run_tasks(
     _: usize,
     _: bool,
     launch: Option<&Launch>,
+    _: Option<&Session>,
 ) -> Result<(u32, Option<Vec<TaskOutcome>>, bool), AppError> {
     Err(mpi_missing(launch))
 }

@@ -242,3 +242,52 @@ fn task_jobs_over_files_and_lines_under_mpirun_give_the_exact_sums() {
     assert_eq!(out["result"], expected);
     assert_eq!(out["tasks"].as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn a_workflow_runs_every_step_across_the_ranks_with_the_local_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = diamond_job(dir.path());
+    let local = one_json(&output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "-q", "--run-dir"])
+            .arg(dir.path().join("local")),
+    ));
+    let run = |run_dir: &str| {
+        output_within(
+            mpirun(2)
+                .arg(mpi_binary())
+                .args(["run", "--json", "-q", "--threads", "2", "--run-dir"])
+                .arg(dir.path().join(run_dir))
+                .arg(&job),
+            LIMIT,
+        )
+    };
+    let output = run("ranks");
+    assert!(output.status.success(), "{output:?}");
+    let ranked = one_json(&output);
+    assert_eq!(
+        statuses(&ranked),
+        [
+            ("top", "ran"),
+            ("left", "ran"),
+            ("right", "ran"),
+            ("bottom", "ran")
+        ]
+    );
+    assert_eq!(ranked["steps"][0]["report"]["ranks"], 2);
+    for step in 0..4 {
+        assert_eq!(
+            ranked["steps"][step]["report"]["result"],
+            local["steps"][step]["report"]["result"]
+        );
+    }
+    let again = one_json(&run("ranks"));
+    assert!(
+        statuses(&again)
+            .iter()
+            .all(|(_, status)| *status == "cached"),
+        "{again}"
+    );
+}
