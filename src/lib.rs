@@ -5,7 +5,8 @@
 //! blocks), [`kernel`] (the compiled program and random streams), [`executor`] (who computes
 //! which blocks), [`reduce`] (exact partial results and final statistics), [`report`];
 //! [`submit`] renders and drives the schedulers; [`run_dir`] owns what a run leaves on disk;
-//! [`commands`] are the subcommands, each returning a typed outcome.
+//! [`workflow`] binds a workflow's steps to what the steps they need left; [`commands`] are the
+//! subcommands, each returning a typed outcome.
 
 pub mod bounded_read;
 pub mod commands;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::outcome::{Global, Outcome, Status};
-use super::steps::{self, WorkflowReport};
+use super::steps;
 use super::submitted::{self, Gathered};
+use super::workflow_report::WorkflowReport;
 use crate::diagnostic::AppError;
 
 /// Reduce the parts of a submitted run; exit 3 and list the slices that are not done, and why.

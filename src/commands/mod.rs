@@ -6,6 +6,7 @@ mod check;
 mod gather;
 mod graph;
 mod job;
+mod local;
 mod outcome;
 mod resubmit;
 mod run;
@@ -16,6 +17,7 @@ mod status;
 mod steps;
 mod submit;
 mod submitted;
+mod workflow_report;
 
 use std::process::ExitCode;
 

@@ -20,7 +20,14 @@ pub struct Args {
 
 pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
     if let Some((workflow, dir)) = super::steps::open_workflow(&args.run_dir)? {
-        return super::steps::resubmit(&workflow, &dir, &args.handing, global);
+        return super::steps::resubmit(
+            &workflow,
+            &dir,
+            args.handing.dry_run,
+            args.handing.wait,
+            global,
+        )
+        .map(Handed::from);
     }
     let mut run = submitted::open(&args.run_dir, false)?;
     let collected = submitted::collect(&run);

@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::job::{self, JobArgs};
+use super::local::RunOutcome;
 use super::outcome::{Global, Outcome, Status};
-use super::run::{self, RunOutcome};
+use super::run;
 use crate::diagnostic::AppError;
 use crate::plan::available_cpus;
 use crate::report::{RunReport, TaskReport};

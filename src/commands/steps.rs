@@ -10,10 +10,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::job::LoadedDocument;
+use super::local::{self, Logs, RunOutcome};
 use super::outcome::{Global, Outcome, Status};
-use super::run::{self, Logs, RunOutcome};
-use super::submit::Handing;
 use super::submitted::{self, Gathered};
+use super::workflow_report::{
+    StepHanded, StepOutcome, StepReport, StepStatus, Submitted, WorkflowHanded, WorkflowReport,
+};
 use crate::diagnostic::AppError;
 use crate::executor::ranks::{self, Ranks, Session};
 use crate::jobfile::inputs::Resolved;
@@ -25,107 +27,41 @@ use crate::spec::{JobSpec, SlurmMode, StepSpec, Work, WorkflowSpec};
 use crate::submit::{self as scheduler, Request, Scheduler};
 use crate::workflow::{Bound, bind, provisional, step_hash, unbound_values};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    /// Computed in this run.
-    Ran,
-    /// Kept from an earlier run: nothing it depends on changed.
-    Cached,
-    Failed,
-    /// Not run, because a step it needs failed.
-    Skipped,
-}
-
-#[derive(Serialize)]
-pub struct StepOutcome {
-    pub step: String,
-    pub status: StepStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub elapsed_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<RunOutcome>,
-}
-
-#[derive(Serialize)]
-pub struct WorkflowReport {
-    pub job: String,
-    pub run_dir: String,
-    pub steps: Vec<StepOutcome>,
-    pub elapsed_s: f64,
-}
-
-impl WorkflowReport {
-    fn count(&self, status: StepStatus) -> usize {
-        self.steps.iter().filter(|s| s.status == status).count()
-    }
-
-    pub fn text(&self) -> String {
-        let mut text = format!(
-            "{}: {} steps in {}, {:.3} s: {} ran, {} cached, {} failed, {} skipped\n",
-            self.job,
-            self.steps.len(),
-            self.run_dir,
-            self.elapsed_s,
-            self.count(StepStatus::Ran),
-            self.count(StepStatus::Cached),
-            self.count(StepStatus::Failed),
-            self.count(StepStatus::Skipped),
-        );
-        for step in &self.steps {
-            let status = serde_json::to_value(step.status).expect("JSON");
-            text.push_str(&format!(
-                "step {}: {}{}{}\n",
-                step.step,
-                status.as_str().unwrap_or_default(),
-                step.elapsed_s
-                    .map_or(String::new(), |s| format!(", {s:.3} s")),
-                step.reason
-                    .as_ref()
-                    .map_or(String::new(), |r| format!(" ({r})"))
-            ));
-            if let Some(report) = &step.report {
-                for line in report.text().lines() {
-                    text.push_str(&format!("  {line}\n"));
-                }
-            }
-        }
-        text
-    }
-
-    pub fn status(&self) -> Status {
-        let failed = self.count(StepStatus::Failed) + self.count(StepStatus::Skipped);
-        if failed == 0 {
-            Status::Success
-        } else {
-            Status::Failed(format!(
-                "{} of {} steps failed or were skipped",
-                failed,
-                self.steps.len()
-            ))
-        }
-    }
-}
-
 /// How one step of this run ended.
 struct Ended {
     status: StepStatus,
     reason: Option<String>,
     elapsed_s: Option<f64>,
-    report: Option<RunOutcome>,
+    report: Option<StepReport>,
+}
+
+/// A step's report, from what running it here gave.
+fn step_report(outcome: RunOutcome) -> Option<StepReport> {
+    match outcome {
+        RunOutcome::Compute(report) => Some(StepReport::Compute(report)),
+        RunOutcome::Tasks(report) => Some(StepReport::Tasks(report)),
+        RunOutcome::Workflow(_) | RunOutcome::SecondaryRank => None,
+    }
+}
+
+/// What `hpcsub run` asks of a workflow.
+pub struct RunRequest<'a> {
+    pub run_dir: Option<&'a Path>,
+    /// Steps to run even if their result could be kept.
+    pub force: &'a [String],
+    /// The thread budget (default: every CPU).
+    pub threads: Option<usize>,
 }
 
 pub fn run(
     workflow: &WorkflowSpec,
     source: &str,
     resolved: &[Option<Resolved>],
-    args: &run::Args,
+    args: &RunRequest,
     ranks: Ranks,
     global: Global,
 ) -> Result<RunOutcome, AppError> {
-    for step in &args.force {
+    for step in args.force {
         if workflow.step(step).is_none() {
             let names: Vec<&str> = workflow.steps.iter().map(|s| s.name.as_str()).collect();
             return Err(AppError::Usage(format!(
@@ -134,7 +70,7 @@ pub fn run(
             )));
         }
     }
-    let path = args.run_dir.clone().unwrap_or_else(|| {
+    let path = args.run_dir.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
     });
     match ranks {
@@ -151,7 +87,7 @@ fn run_here(
     workflow: &WorkflowSpec,
     source: &str,
     resolved: &[Option<Resolved>],
-    args: &run::Args,
+    args: &RunRequest,
     global: Global,
     path: &Path,
 ) -> Result<WorkflowReport, AppError> {
@@ -159,7 +95,7 @@ fn run_here(
     let dir = WorkflowDir::prepare(path, &workflow.name, source)?;
     let mut state = dir.state()?;
     state.job = workflow.name.clone();
-    let budget = args.threads().unwrap_or_else(available_cpus);
+    let budget = args.threads.unwrap_or_else(available_cpus);
     let mut ended: Vec<Option<Ended>> = (0..workflow.steps.len()).map(|_| None).collect();
     for level in levels(workflow) {
         let mut to_run = Vec::new();
@@ -273,7 +209,7 @@ fn run_ranks(
     workflow: &WorkflowSpec,
     source: &str,
     resolved: &[Option<Resolved>],
-    args: &run::Args,
+    args: &RunRequest,
     path: &Path,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
@@ -301,19 +237,12 @@ fn run_ranks(
         Default::default()
     };
     state.job = workflow.name.clone();
-    let threads = args.threads().unwrap_or_else(available_cpus);
+    let threads = args.threads.unwrap_or_else(available_cpus);
     let mut ended: Vec<Ended> = Vec::new();
     for (index, step) in workflow.steps.iter().enumerate() {
         let decision = if rank0 {
             decide(
-                step,
-                index,
-                workflow,
-                &ended,
-                resolved,
-                &dir,
-                &state,
-                &args.force,
+                step, index, workflow, &ended, resolved, &dir, &state, args.force,
             )
         } else {
             Decision::Cached
@@ -451,15 +380,15 @@ fn levels(workflow: &WorkflowSpec) -> Vec<Vec<usize>> {
 }
 
 /// The report a step left in the run directory, if it is there and readable.
-fn cached(step: &StepSpec, dir: &WorkflowDir) -> Option<RunOutcome> {
+fn cached(step: &StepSpec, dir: &WorkflowDir) -> Option<StepReport> {
     let text = crate::bounded_read::text(&dir.result(&step.name), 1 << 30).ok()?;
     match step.job.work {
         Work::Compute(_) => serde_json::from_str::<RunReport>(&text)
             .ok()
-            .map(RunOutcome::Compute),
+            .map(StepReport::Compute),
         Work::Tasks(_) => serde_json::from_str::<TaskReport>(&text)
             .ok()
-            .map(RunOutcome::Tasks),
+            .map(StepReport::Tasks),
     }
 }
 
@@ -529,7 +458,7 @@ fn run_bound(
             status: StepStatus::Failed,
             reason: Some(reason),
             elapsed_s,
-            report: Some(outcome),
+            report: step_report(outcome),
         };
     }
     let text = serde_json::to_string(&outcome).expect("reports serialize");
@@ -538,7 +467,7 @@ fn run_bound(
             status: StepStatus::Ran,
             reason: None,
             elapsed_s,
-            report: Some(outcome),
+            report: step_report(outcome),
         },
         Err(err) => failed(err.to_string()),
     }
@@ -553,13 +482,13 @@ fn run_job(
     ranks: Ranks,
 ) -> Result<RunOutcome, AppError> {
     match &job.work {
-        Work::Compute(compute) => run::run_compute(job, compute, ranks, global),
+        Work::Compute(compute) => local::run_compute(job, compute, ranks, global),
         Work::Tasks(tasks) => {
             let workdir = resolved
                 .map(|r| r.workdir.clone())
                 .expect("a task step is resolved");
             let logs = Logs::new(Some(&dir.logs(&step.name)), &job.name)?;
-            run::run_tasks(
+            local::run_tasks(
                 job,
                 tasks,
                 &workdir,
@@ -573,63 +502,6 @@ fn run_job(
     }
 }
 
-/// A workflow handed to a scheduler: each step's run directory, and its jobs or commands.
-#[derive(Serialize)]
-pub struct WorkflowHanded {
-    pub run_dir: String,
-    pub steps: Vec<StepHanded>,
-    /// What submits the whole workflow at once (HTCondor's DAG), for a dry run.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<Vec<String>>,
-}
-
-#[derive(Serialize)]
-pub struct StepHanded {
-    pub step: String,
-    pub run_dir: String,
-    pub job_ids: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub commands: Vec<Vec<String>>,
-}
-
-impl WorkflowHanded {
-    pub fn text(&self) -> String {
-        let dry_run = self.steps.iter().all(|s| s.job_ids.is_empty());
-        let mut text = format!("{}\n", self.run_dir);
-        if !self.commands.is_empty() {
-            text.push_str("to submit the workflow's DAG (dry run):\n");
-            for command in &self.commands {
-                text.push_str(&format!(
-                    "  (cd {} && {})\n",
-                    self.run_dir,
-                    command.join(" ")
-                ));
-            }
-        }
-        for step in &self.steps {
-            if dry_run {
-                text.push_str(&format!(
-                    "step {} ({}), to submit (dry run):\n",
-                    step.step, step.run_dir
-                ));
-                for command in &step.commands {
-                    text.push_str(&format!("  {}\n", command.join(" ")));
-                }
-            } else {
-                text.push_str(&format!(
-                    "step {}: jobs {}\n",
-                    step.step,
-                    step.job_ids.join(", ")
-                ));
-            }
-        }
-        if !dry_run {
-            text.push_str(&format!("follow it: hpcsub status {}\n", self.run_dir));
-        }
-        text
-    }
-}
-
 /// Submits a workflow: a run directory with one step directory each, every step's array
 /// waiting for the gathers of the steps it needs (so the whole graph is queued at once).
 pub fn submit(
@@ -637,10 +509,10 @@ pub fn submit(
     loaded: &LoadedDocument,
     scheduler: Scheduler,
     run_dir: Option<&Path>,
-    handing: &Handing,
+    dry_run: bool,
+    wait: bool,
     global: Global,
-) -> Result<super::submit::Handed, AppError> {
-    use super::submit::Handed;
+) -> Result<Submitted, AppError> {
     let path = run_dir.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
     });
@@ -684,12 +556,12 @@ pub fn submit(
             scheduler::condor::WORKFLOW_DAG,
             &scheduler::condor::workflow_dag(&workflow.name, &steps),
         )?;
-        if handing.dry_run {
+        if dry_run {
             handed.commands = vec![vec![
                 "condor_submit_dag".into(),
                 scheduler::condor::WORKFLOW_DAG.into(),
             ]];
-            return Ok(Handed::Workflow(handed));
+            return Ok(Submitted::Handed(handed));
         }
         if let Err(err) = scheduler::condor::submit_workflow(&dir.path, &mut runs) {
             let _ = std::fs::remove_dir_all(&dir.path);
@@ -705,17 +577,17 @@ pub fn submit(
                 commands: Vec::new(),
             })
             .collect();
-        if handing.wait {
-            return wait_for_workflow(workflow, &dir, global).map(Handed::WorkflowFinished);
+        if wait {
+            return wait_for_workflow(workflow, &dir, global).map(Submitted::Finished);
         }
-        return Ok(Handed::Workflow(handed));
+        return Ok(Submitted::Handed(handed));
     }
     for index in 0..runs.len() {
         let step = &workflow.steps[index];
         let slices: Vec<u32> = (0..runs[index].slices()).collect();
         let (done, rest) = runs.split_at_mut(index);
         let run = &mut rest[0];
-        if handing.dry_run {
+        if dry_run {
             handed.steps.push(StepHanded {
                 step: step.name.clone(),
                 run_dir: run.path.display().to_string(),
@@ -743,10 +615,10 @@ pub fn submit(
             commands: Vec::new(),
         });
     }
-    if handing.wait {
-        return wait_for_workflow(workflow, &dir, global).map(Handed::WorkflowFinished);
+    if wait {
+        return wait_for_workflow(workflow, &dir, global).map(Submitted::Finished);
     }
-    Ok(Handed::Workflow(handed))
+    Ok(Submitted::Handed(handed))
 }
 
 /// The gather jobs of the latest submissions of `needs`.
@@ -811,8 +683,8 @@ pub fn gather_workflow(
             Status::Failed(why) | Status::Incomplete(why) => (StepStatus::Failed, Some(why)),
         };
         let report = match gathered {
-            Gathered::Compute(report) => Some(RunOutcome::Compute(report)),
-            Gathered::Tasks(report) => Some(RunOutcome::Tasks(report)),
+            Gathered::Compute(report) => Some(StepReport::Compute(report)),
+            Gathered::Tasks(report) => Some(StepReport::Tasks(report)),
             Gathered::Incomplete(_) => None,
         };
         outcomes.push(StepOutcome {
@@ -852,10 +724,10 @@ pub fn open_workflow(path: &Path) -> Result<Option<(WorkflowSpec, WorkflowDir)>,
 pub fn resubmit(
     workflow: &WorkflowSpec,
     dir: &WorkflowDir,
-    handing: &Handing,
+    dry_run: bool,
+    wait: bool,
     global: Global,
-) -> Result<super::submit::Handed, AppError> {
-    use super::submit::Handed;
+) -> Result<Submitted, AppError> {
     if workflow.steps.iter().any(|step| {
         RunDir::open(&dir.step(&step.name))
             .is_ok_and(|run| run.manifest.scheduler == Scheduler::Condor)
@@ -899,7 +771,7 @@ pub fn resubmit(
             continue;
         }
         let backend = scheduler::backend(run.manifest.scheduler);
-        if handing.dry_run {
+        if dry_run {
             handed.steps.push(StepHanded {
                 step: step.name.clone(),
                 run_dir: run.path.display().to_string(),
@@ -940,11 +812,11 @@ pub fn resubmit(
             commands: Vec::new(),
         });
     }
-    if handing.wait && !handing.dry_run {
-        return wait_for_workflow(workflow, dir, global).map(Handed::WorkflowFinished);
+    if wait && !dry_run {
+        return wait_for_workflow(workflow, dir, global).map(Submitted::Finished);
     }
-    if handed.steps.is_empty() && !handing.dry_run {
-        return gather_workflow(workflow, dir, global).map(Handed::WorkflowFinished);
+    if handed.steps.is_empty() && !dry_run {
+        return gather_workflow(workflow, dir, global).map(Submitted::Finished);
     }
-    Ok(Handed::Workflow(handed))
+    Ok(Submitted::Handed(handed))
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::job;
 use super::outcome::{Global, Outcome, Status};
-use super::steps::{self, WorkflowHanded, WorkflowReport};
+use super::steps;
 use super::submitted::{Gathered, wait_and_gather};
+use super::workflow_report::{Submitted, WorkflowHanded, WorkflowReport};
 use crate::diagnostic::AppError;
 use crate::plan;
 use crate::run_dir::{self, RunDir};
@@ -125,6 +126,15 @@ impl Outcome for Handed {
     }
 }
 
+impl From<Submitted> for Handed {
+    fn from(submitted: Submitted) -> Handed {
+        match submitted {
+            Submitted::Handed(handed) => Handed::Workflow(handed),
+            Submitted::Finished(report) => Handed::WorkflowFinished(report),
+        }
+    }
+}
+
 /// Submits `slices` of `run`: prints the commands for a dry run, else submits and, with
 /// `--wait`, gathers once the jobs have left the queue.
 pub fn hand(
@@ -173,9 +183,11 @@ pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
                 &loaded,
                 args.scheduler,
                 args.run_dir.as_deref(),
-                &args.handing,
+                args.handing.dry_run,
+                args.handing.wait,
                 global,
-            );
+            )
+            .map(Handed::from);
         }
     };
     let resolved = loaded.resolved.first().cloned().flatten();
