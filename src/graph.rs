@@ -336,6 +336,10 @@ fn compute_graph(spec: &JobSpec, compute: &ComputeSpec, threads: usize, optimize
             compute,
             dot: Dot::default(),
         };
+        // Vars first, in the order written, so a long chain of vars is no deep recursion.
+        for name in crate::kernel::program::needed_vars(compute) {
+            graph.var(&name);
+        }
         let output = graph.expression(&compute.expr);
         (
             graph.dot,

@@ -19,6 +19,13 @@ pub struct Args {
 }
 
 pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
+    if !args.run_dir.is_dir() {
+        return Err(AppError::Usage(format!(
+            "{} is not a run directory",
+            args.run_dir.display()
+        )));
+    }
+    let _lock = crate::run_dir::lock(&args.run_dir)?;
     if let Some((workflow, dir)) = super::steps::open_workflow(&args.run_dir)? {
         return super::steps::resubmit(
             &workflow,

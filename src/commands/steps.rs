@@ -517,6 +517,7 @@ pub fn submit(
         PathBuf::from("runs").join(format!("{}-{}", workflow.name, crate::run_dir::now_utc()))
     });
     let dir = WorkflowDir::create(&path, &workflow.name, &loaded.source)?;
+    let _lock = crate::run_dir::lock(&dir.path)?;
     let mut runs: Vec<RunDir> = Vec::new();
     for (step, resolved) in workflow.steps.iter().zip(&loaded.resolved) {
         let threads = plan::threads(&step.job).per_slice;

@@ -224,6 +224,7 @@ pub fn submit(args: &Args, global: Global) -> Result<Handed, AppError> {
         plan: &plan::of_job(spec, threads),
         threads_per_slice: threads,
     })?;
+    let _lock = crate::run_dir::lock(&run.path)?;
     let slices: Vec<u32> = (0..run.slices()).collect();
     match hand(&mut run, slices, &args.handing, global) {
         Err(err) if run.manifest.job_ids().is_empty() => {

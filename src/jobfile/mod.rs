@@ -145,6 +145,8 @@ fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
             "the job file is not UTF-8 text (is it a binary file?)",
         )
     })?;
+    // A byte-order mark (some Windows editors write one) is no part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(offset) = text.find('\0') {
         return Err(Diagnostic::new(
             location_at(offset),

@@ -77,6 +77,13 @@ pub fn compile_unfused(spec: &ComputeSpec, seed: u64) -> Program {
         stream_names: Vec::new(),
         memo: HashMap::new(),
     };
+    // The vars the expression needs are compiled in the order written, each after the vars it
+    // uses: compiling them from the expression down would recurse once per link of a chain of
+    // vars (`v1: v0 + 1`, `v2: v1 + 1`, ...), which input can make deep enough to overflow the
+    // stack.
+    for name in needed_vars(spec) {
+        compiler.var(&name);
+    }
     let output = match compiler.expression(&spec.expr) {
         Operand::Register(r) => r,
         Operand::Constant(value) => compiler.push(|dst| Instruction::Splat { dst, value }),
@@ -88,6 +95,44 @@ pub fn compile_unfused(spec: &ComputeSpec, seed: u64) -> Program {
         stream_keys: compiler.stream_keys,
         stream_names: compiler.stream_names,
     }
+}
+
+/// The names of the vars `spec.expr` needs, directly or through other vars, in the order
+/// written.
+pub fn needed_vars(spec: &ComputeSpec) -> Vec<String> {
+    fn names<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
+        match expr {
+            Expr::Name(name, _) => out.push(name),
+            Expr::Number(_) => {}
+            Expr::Unary(_, x) => names(x, out),
+            Expr::Binary(_, a, b) => {
+                names(a, out);
+                names(b, out);
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|a| names(a, out)),
+        }
+    }
+    let mut needed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut pending: Vec<&str> = Vec::new();
+    names(&spec.expr, &mut pending);
+    while let Some(name) = pending.pop() {
+        if !needed.insert(name) {
+            continue;
+        }
+        if let Some(VarDefinition::Derived(expr)) = spec
+            .vars
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| &v.definition)
+        {
+            names(expr, &mut pending);
+        }
+    }
+    spec.vars
+        .iter()
+        .filter(|v| needed.contains(v.name.as_str()))
+        .map(|v| v.name.clone())
+        .collect()
 }
 
 /// The program as run: compiled, then fused.

@@ -296,6 +296,37 @@ pub const PARTS_DIGEST_KEY: &str = "parts_digest";
 /// A result holds a histogram at most (10M bins, some 20 bytes each).
 const MAX_RESULT_BYTES: u64 = 1 << 30;
 
+/// A run directory held by one process: while it lives, another `submit` or `resubmit` into
+/// the directory fails at once (exit 2). The kernel drops it when the process ends, however it
+/// ends.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+const LOCK_FILE: &str = ".lock";
+
+/// Takes `dir`'s lock, or says who has it.
+pub fn lock(dir: &Path) -> Result<Lock, AppError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error("open", &path, e))?;
+    // SAFETY: flock() only reads the descriptor, which `file` keeps open.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if taken != 0 {
+        return Err(AppError::Usage(format!(
+            "{} is being submitted by another hpcsub right now; wait for it, then look with \
+             `hpcsub status {0}`",
+            dir.display()
+        )));
+    }
+    Ok(Lock { _file: file })
+}
+
 /// A manifest is a few hundred bytes per submission.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 

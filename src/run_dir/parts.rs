@@ -132,7 +132,17 @@ pub enum Problem {
 
 /// Reads the part of one slice and checks its checksum, job hash and range.
 pub fn read(parts_dir: &Path, expected: &Expected) -> Result<Part, Problem> {
-    let text = match crate::bounded_read::text(&path(parts_dir, expected.slice), MAX_PART_BYTES) {
+    let file = path(parts_dir, expected.slice);
+    // A part is a regular file the slice wrote; anything else (a symlink to a device, a pipe)
+    // is not read at all.
+    match std::fs::symlink_metadata(&file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Problem::Missing),
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(Problem::Corrupt("not a regular file".into()));
+        }
+        _ => {}
+    }
+    let text = match crate::bounded_read::text(&file, MAX_PART_BYTES) {
         Ok(text) => text,
         Err(e) if e.is_not_found() => return Err(Problem::Missing),
         Err(e) => return Err(Problem::Corrupt(format!("unreadable: {e}"))),
@@ -273,10 +283,49 @@ pub fn gather(run_dir: &RunDir, samples: u64, shift: f64) -> Gathered<Accumulato
             if acc.shift.to_bits() != shift.to_bits() {
                 return Err("computed with another shift".into());
             }
+            consistent(&acc, part.end - part.start)?;
             total.merge(&acc);
             Ok(())
         },
     )
+}
+
+/// Whether an accumulator can be what a slice of `samples` samples computed: its checksum
+/// shows the file is whole, this that its numbers agree with each other and with the plan.
+fn consistent(acc: &Accumulator, samples: u64) -> Result<(), String> {
+    let seen = acc.count.checked_add(acc.nan);
+    if seen != Some(samples) {
+        return Err(format!(
+            "it counts {} samples and {} NaN, but its slice has {samples} samples",
+            acc.count, acc.nan
+        ));
+    }
+    if let Some(h) = &acc.histogram {
+        let binned = h
+            .counts
+            .iter()
+            .chain([&h.underflow, &h.overflow])
+            .try_fold(0u64, |sum, n| sum.checked_add(*n));
+        if binned != Some(acc.count) {
+            return Err(format!(
+                "its histogram holds {} values, but it counts {}",
+                binned.map_or("too many".to_string(), |b| b.to_string()),
+                acc.count
+            ));
+        }
+    }
+    // Min and max are tracked only when a reduction asks for them (else they stay at
+    // +inf and -inf).
+    if acc.count > 0 && acc.min <= acc.max {
+        let mean = crate::reduce::Summary::from_accumulator(acc).mean;
+        if let Some(mean) = mean.filter(|m| !(acc.min..=acc.max).contains(m)) {
+            return Err(format!(
+                "its mean {mean} lies outside its min {} and max {}",
+                acc.min, acc.max
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Collects the task outcomes of a task run; a part must hold exactly its slice's tasks.
