@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 
+use crate::executor::descendants;
 use crate::progress::TaskProgress;
 use crate::reduce::task_results::{TaskOutcome, TaskValue, parse_output};
 use crate::spec::{OUTDIR, TasksSpec};
@@ -49,11 +50,13 @@ const OUTPUT_TAIL_BYTES: u64 = 8 << 20;
 /// The process groups of the tasks running now, for the Ctrl-C / SIGTERM handler.
 static RUNNING_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
-/// On Ctrl-C or SIGTERM, kill every running task's process group, then exit as interrupted:
-/// tasks run in their own process groups, which the terminal's Ctrl-C does not reach.
+/// On Ctrl-C or SIGTERM, kill every running task's process group and every process the tasks
+/// started, then exit as interrupted: tasks run in their own process groups, which the
+/// terminal's Ctrl-C does not reach, and their children may have left even those.
 fn kill_tasks_on_interrupt() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        descendants::become_subreaper();
         let _ = ctrlc::set_handler(|| {
             let groups = RUNNING_GROUPS
                 .lock()
@@ -61,6 +64,7 @@ fn kill_tasks_on_interrupt() {
             for &group in groups.iter() {
                 kill_group(group);
             }
+            descendants::end_leftovers(&[]);
             eprintln!(
                 "hpcsub: interrupted; killed {} running task{}",
                 groups.len(),
@@ -116,6 +120,15 @@ pub fn run_tasks(
             progress.refresh();
         }
     });
+    // What these tasks left running (a daemon, a `setsid ... &`) ends with them; tasks of other
+    // runs in this process (a workflow's steps) and what is under them are spared.
+    let running: Vec<i32> = RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    descendants::end_leftovers(&running);
     outcomes.sort_by_key(|o| o.task);
     outcomes
 }
@@ -303,7 +316,11 @@ fn wait(mut child: std::process::Child, timeout: Option<Duration>) -> Result<Exi
         }
         let now = Instant::now();
         if now >= deadline {
+            // Its descendants first, while they can still be found under it: some may have
+            // left its process group.
+            let below = descendants::of(child.id() as i32);
             kill_group(child.id() as i32);
+            descendants::kill(&below);
             let _ = child.wait();
             return Err(format!(
                 "timed out after {timeout:?}; its process group was killed"

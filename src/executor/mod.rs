@@ -4,6 +4,7 @@
 //! slice of a submitted run and leaves its part file; `command` runs the programs of a task job.
 
 pub mod command;
+pub mod descendants;
 pub mod environment;
 pub mod launcher;
 pub mod local;

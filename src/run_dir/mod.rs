@@ -368,6 +368,17 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_run_directory_has_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let err = lock(dir.path()).err().expect("the second lock is refused");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("another hpcsub"), "{err}");
+        drop(held);
+        assert!(lock(dir.path()).is_ok());
+    }
+
+    #[test]
     fn timestamps_are_utc_civil_dates() {
         assert_eq!(utc_timestamp(UNIX_EPOCH), "19700101T000000Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_795_433_745);

@@ -7,6 +7,7 @@ mod errors;
 mod inputs;
 mod interface;
 mod mpi;
+mod robustness;
 mod run;
 mod scale_graph;
 mod slurm;

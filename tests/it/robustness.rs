@@ -1,0 +1,149 @@
+//! Hostile input and leftovers: deep chains, endless files, foreign part files, a byte-order
+//! mark, and processes that try to outlive their task.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use serde_json::Value;
+
+#[test]
+fn a_chain_of_ten_thousand_vars_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        String::from("name: chain\ncompute:\n  samples: 1000\n  vars:\n    v0: uniform(0, 1)\n");
+    for i in 1..10_000 {
+        text.push_str(&format!("    v{i}: v{} + 1\n", i - 1));
+    }
+    text.push_str("  expr: v9999\n");
+    let job = write_job(dir.path(), "chain.yaml", &text);
+    let out = run_json(&job, &["--threads", "1"]);
+    let mean = out["result"]["mean"].as_f64().unwrap();
+    assert!((mean - 9999.5).abs() < 0.1, "{mean}");
+    let graph = output_of(hpcsub().arg("graph").arg(&job));
+    assert!(graph.status.success());
+}
+
+#[test]
+fn endless_files_are_refused_promptly() {
+    let started = Instant::now();
+    let output = output_of(hpcsub().args(["check", "/dev/zero"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("larger than"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "job.yaml",
+        "name: zero\ncompute:\n  samples: 10000\n  expr: 1\nsplit: {slices: 2}\n",
+    );
+    let printed = success_json(&output_of(
+        hpcsub()
+            .args([
+                "submit",
+                "--to",
+                "slurm",
+                "--dry-run",
+                "--json",
+                "--run-dir",
+            ])
+            .arg(dir.path().join("run"))
+            .arg(&job),
+    ));
+    let run_dir = Path::new(printed["run_dir"].as_str().unwrap());
+    std::os::unix::fs::symlink("/dev/zero", run_dir.join("parts/1.json")).unwrap();
+    let started = Instant::now();
+    let (code, report) = gather_json(run_dir);
+    assert_eq!(code, Some(3));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let problem = report["problems"][1]["problem"].as_str().unwrap();
+    assert!(problem.contains("not a regular file"), "{report}");
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "bom.yaml",
+        "\u{feff}name: bom\ncompute:\n  samples: 10\n  expr: 1\n",
+    );
+    assert_eq!(run_json(&job, &[])["job"], "bom");
+}
+
+/// Whether any process runs with `marker` in its command line.
+fn running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+            String::from_utf8_lossy(&c)
+                .replace('\0', " ")
+                .contains(marker)
+        })
+    })
+}
+
+#[test]
+fn processes_that_leave_their_tasks_group_end_with_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    // A task that times out with a grandchild in a session of its own, and one that ends at
+    // once leaving one behind.
+    let job = write_job(
+        dir.path(),
+        "leak.yaml",
+        "name: leak\ntasks:\n  params: {wait: ['30', '0']}\n  command: [sh, -c, 'setsid sleep 231.{wait} > /dev/null 2>&1 & sleep $0', '{wait}']\n  timeout: 1s\n",
+    );
+    let out = run_output(&job, &[]);
+    let report: Value = one_json(&out);
+    assert_eq!(
+        report["failed"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("timed out after 1s")
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !running("sleep 231.30"),
+        "the timed-out task's grandchild is left"
+    );
+    assert!(
+        !running("sleep 231.0"),
+        "the finished task's grandchild is left"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_the_tasks_and_what_they_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "interrupted.yaml",
+        "name: interrupted\ntasks:\n  count: 1\n  command: [sh, -c, 'setsid sleep 232.5 > /dev/null 2>&1 & sleep 60']\n",
+    );
+    let mut child = hpcsub()
+        .arg("run")
+        .arg(&job)
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !running("sleep 232.5") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the task did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill() has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!running("sleep 232.5"));
+}
