@@ -34,6 +34,9 @@ pub struct StatusReport {
     /// Gather jobs still in the queue, by state.
     gather_queued: BTreeMap<String, usize>,
     result: ResultState,
+    /// What the slices with a part used, like `seff` but from the parts alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
     /// Inputs of a task job that changed since submission.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     changed_inputs: Vec<String>,
@@ -105,6 +108,15 @@ impl Outcome for StatusReport {
                 self.run_dir
             ));
         }
+        if let Some(usage) = &self.usage {
+            text.push_str(&format!(
+                "  usage: CPU {:.3} s over {:.3} s of slices ({:.0}% of the CPUs asked for), peak memory {:.1} MiB\n",
+                usage.cpu_s,
+                usage.wall_s,
+                usage.cpu_efficiency * 100.0,
+                usage.peak_rss_mib
+            ));
+        }
         for change in &self.changed_inputs {
             text.push_str(&format!("warning: input {change}\n"));
         }
@@ -154,6 +166,15 @@ impl Outcome for StatusOutcome {
     }
 }
 
+#[derive(Serialize)]
+struct Usage {
+    cpu_s: f64,
+    wall_s: f64,
+    /// CPU time over what was asked for: threads per slice times the slices' wall time.
+    cpu_efficiency: f64,
+    peak_rss_mib: f64,
+}
+
 pub fn status(args: &Args) -> Result<StatusOutcome, AppError> {
     if let Some((workflow, dir)) = steps::open_workflow(&args.run_dir)? {
         return Ok(StatusOutcome::Workflow {
@@ -194,6 +215,19 @@ fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
             .collect(),
         gather_queued: survey.gather_queued.clone(),
         result: survey.result,
+        usage: seen.as_ref().filter(|s| !s.present.is_empty()).map(|s| {
+            let asked = s.timing.slice_seconds * run.manifest.threads_per_slice as f64;
+            Usage {
+                cpu_s: s.timing.cpu_seconds,
+                wall_s: s.timing.slice_seconds,
+                cpu_efficiency: if asked > 0.0 {
+                    s.timing.cpu_seconds / asked
+                } else {
+                    0.0
+                },
+                peak_rss_mib: s.timing.peak_rss_kib as f64 / 1024.0,
+            }
+        }),
         changed_inputs: run.changed_inputs(),
         submission_failed: run
             .manifest

@@ -37,6 +37,10 @@ pub struct Part {
     /// When the slice started and finished computing, in seconds since the Unix epoch.
     pub started: f64,
     pub finished: f64,
+    /// The CPU time the slice's process and the tasks it waited for used, in seconds.
+    pub cpu_s: f64,
+    /// The largest resident memory of the slice's process or of one of its tasks, in KiB.
+    pub peak_rss_kib: u64,
     pub checksum: String,
 }
 
@@ -53,7 +57,7 @@ impl Part {
     fn checksum(&self) -> String {
         let tasks = serde_json::to_string(&self.tasks).expect("outcomes always serialize");
         let text = format!(
-            "{FORMAT}:{}:{}:{}:{}:{}:{}:{tasks}:{}:{}",
+            "{FORMAT}:{}:{}:{}:{}:{}:{}:{tasks}:{}:{}:{}:{}",
             self.job_hash,
             self.slice,
             self.slices,
@@ -61,7 +65,9 @@ impl Part {
             self.end,
             self.accumulator,
             self.started.to_bits(),
-            self.finished.to_bits()
+            self.finished.to_bits(),
+            self.cpu_s.to_bits(),
+            self.peak_rss_kib
         );
         hex::encode(Sha256::digest(text.as_bytes()))
     }
@@ -72,6 +78,7 @@ impl Part {
         tasks: Vec<TaskOutcome>,
         started: f64,
     ) -> Part {
+        let usage = Usage::now();
         let mut part = Part {
             format: FORMAT,
             job_hash: expected.job_hash.to_string(),
@@ -83,6 +90,8 @@ impl Part {
             tasks,
             started,
             finished: unix_seconds(),
+            cpu_s: usage.cpu_s,
+            peak_rss_kib: usage.peak_rss_kib,
             checksum: String::new(),
         };
         part.checksum = part.checksum();
@@ -193,10 +202,17 @@ pub struct Timing {
     pub span: Option<(f64, f64)>,
     /// The slices' computing times added up.
     pub slice_seconds: f64,
+    /// The CPU time they used, added up.
+    pub cpu_seconds: f64,
+    /// The largest resident memory of any slice, in KiB.
+    pub peak_rss_kib: u64,
 }
 
 impl Timing {
-    fn add(&mut self, started: f64, finished: f64) {
+    fn add(&mut self, part: &Part) {
+        let (started, finished) = (part.started, part.finished);
+        self.cpu_seconds += part.cpu_s;
+        self.peak_rss_kib = self.peak_rss_kib.max(part.peak_rss_kib);
         self.span = Some(match self.span {
             None => (started, finished),
             Some((start, end)) => (start.min(started), end.max(finished)),
@@ -247,11 +263,12 @@ fn gather_parts<'a, T>(
     for index in 0..run_dir.slices() {
         match read(&run_dir.parts(), &expected(index)) {
             Ok(part) => {
-                let (checksum, started, finished) =
-                    (part.checksum.clone(), part.started, part.finished);
+                let mut timing = gathered.timing;
+                timing.add(&part);
+                let checksum = part.checksum.clone();
                 match absorb(&mut gathered.total, part) {
                     Ok(()) => {
-                        gathered.timing.add(started, finished);
+                        gathered.timing = timing;
                         digest.update(checksum.as_bytes());
                         gathered.present.push(index);
                     }
@@ -387,6 +404,34 @@ pub fn expected_compute_part(run_dir: &RunDir, samples: u64, slice: u32) -> Expe
         slices: run_dir.slices(),
         start: range.start,
         end: range.end,
+    }
+}
+
+/// What this process (and the tasks it waited for) used so far.
+struct Usage {
+    cpu_s: f64,
+    peak_rss_kib: u64,
+}
+
+impl Usage {
+    fn now() -> Usage {
+        let of = |who| {
+            // SAFETY: an all-zero rusage is valid for getrusage to fill in.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: getrusage writes only into `usage`.
+            unsafe { libc::getrusage(who, &mut usage) };
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            (
+                seconds(usage.ru_utime) + seconds(usage.ru_stime),
+                usage.ru_maxrss.max(0) as u64,
+            )
+        };
+        let (own_cpu, own_peak) = of(libc::RUSAGE_SELF);
+        let (tasks_cpu, tasks_peak) = of(libc::RUSAGE_CHILDREN);
+        Usage {
+            cpu_s: own_cpu + tasks_cpu,
+            peak_rss_kib: own_peak.max(tasks_peak),
+        }
     }
 }
 

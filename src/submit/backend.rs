@@ -54,4 +54,9 @@ pub trait Backend {
 
     /// Cancels every job of the run.
     fn cancel(&self, run: &RunDir) -> Result<(), AppError>;
+
+    /// Why a slice that left no part ended, as its logs say (once the queue has forgotten it).
+    fn reason_in_logs(&self, _run: &RunDir, _slice: u32) -> Option<String> {
+        None
+    }
 }

@@ -432,6 +432,8 @@ pub struct Event {
     pub node: Option<String>,
     /// A termination's return value (`None` if killed by a signal).
     pub return_value: Option<i32>,
+    /// Why a job was held, evicted or aborted: the first line of the event's text.
+    pub reason: Option<String>,
 }
 
 /// The events of a job event log in HTCondor's default text format: each starts with
@@ -447,6 +449,12 @@ pub fn parse_events(text: &str) -> Vec<Event> {
                 last.node = Some(node.trim().to_string());
             } else if let Some(rest) = body.split("(return value ").nth(1) {
                 last.return_value = rest.trim_end_matches(')').trim().parse().ok();
+            } else if matches!(last.code, 4 | 9 | 12)
+                && last.reason.is_none()
+                && !body.is_empty()
+                && body != "..."
+            {
+                last.reason = Some(body.chars().take(200).collect());
             }
         }
     }
@@ -466,6 +474,7 @@ fn event_header(line: &str) -> Option<Event> {
         proc: numbers.next()?.ok()?,
         node: None,
         return_value: None,
+        reason: None,
     })
 }
 
@@ -488,7 +497,15 @@ pub fn queue_entries(
             0 | 4 | 13 => Some(QueueState::Pending),
             1 => Some(QueueState::Running),
             12 => Some(QueueState::Held),
-            5 | 9 => None,
+            5 => match event.return_value {
+                Some(0) => None,
+                Some(code) => Some(QueueState::Ended(format!("exit code {code}"))),
+                None => Some(QueueState::Ended("killed by a signal".into())),
+            },
+            9 => Some(QueueState::Ended(format!(
+                "REMOVED: {}",
+                event.reason.as_deref().unwrap_or("removed from the queue")
+            ))),
             _ => continue,
         };
         last.insert((event.cluster, event.proc), state);

@@ -106,7 +106,10 @@ pub fn queue(run: &RunDir) -> Result<Vec<QueueEntry>, AppError> {
 /// Where every slice of `run` stands, given its parts (`None` for an MPI-mode run) and what the
 /// queue holds.
 pub fn survey(run: &RunDir, parts: Option<&PartsSeen>, queue: &[QueueEntry]) -> Survey {
-    survey::survey(&run.manifest, parts, &run.result_seen(), queue)
+    let backend = backend(run.manifest.scheduler);
+    survey::survey(&run.manifest, parts, &run.result_seen(), queue, &|slice| {
+        backend.reason_in_logs(run, slice)
+    })
 }
 
 /// Waits until the jobs `waited` have left the queue, with back-off; `on_poll` sees the queue

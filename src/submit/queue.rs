@@ -11,6 +11,9 @@ pub enum QueueState {
     Running,
     /// Held or suspended: in the queue, but not going to run until someone acts.
     Held,
+    /// Left the queue, as the scheduler still remembers: `COMPLETED`, or why it did not,
+    /// such as `TIMEOUT`, `CANCELLED`, `NODE_FAIL`, `OUT_OF_MEMORY`, `PREEMPTED`, an exit code.
+    Ended(String),
     /// A state hpcsub does not know, as the scheduler named it.
     Other(String),
 }
@@ -25,6 +28,10 @@ impl QueueState {
                 QueueState::Running
             }
             "SUSPENDED" | "STOPPED" => QueueState::Held,
+            "COMPLETED" | "FAILED" | "TIMEOUT" | "CANCELLED" | "NODE_FAIL" | "OUT_OF_MEMORY"
+            | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE" | "REVOKED" | "SPECIAL_EXIT" => {
+                QueueState::Ended(name.to_string())
+            }
             other => QueueState::Other(other.to_string()),
         }
     }
@@ -34,8 +41,15 @@ impl QueueState {
             QueueState::Pending => "pending",
             QueueState::Running => "running",
             QueueState::Held => "held",
-            QueueState::Other(name) => name,
+            QueueState::Ended(name) | QueueState::Other(name) => name,
         }
+    }
+}
+
+impl QueueState {
+    /// Whether the job is still in the queue (pending, running, held).
+    pub fn queued(&self) -> bool {
+        !matches!(self, QueueState::Ended(_))
     }
 }
 

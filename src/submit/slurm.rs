@@ -313,7 +313,8 @@ impl Backend for Slurm {
             });
         }
         let list = ids.join(",");
-        let args = ["-h", "-r", "-o", "%i %T", "-j", &list];
+        // `-t all`: jobs that ended too, while Slurm remembers them, for why a slice failed.
+        let args = ["-h", "-r", "-t", "all", "-o", "%i %T", "-j", &list];
         let entries = match process::run("squeue", &args, Some(&run.path), None) {
             Ok(output) => parse_squeue(&output)
                 .into_iter()
@@ -330,8 +331,20 @@ impl Backend for Slurm {
             }
             Err(failure) => return Err(failure.into_error(NOT_INSTALLED)),
         };
-        let ended = !entries.iter().any(|e| waited.contains(&e.job_id));
+        let ended = !entries
+            .iter()
+            .any(|e| waited.contains(&e.job_id) && e.state.queued());
         Ok(Poll { entries, ended })
+    }
+
+    fn reason_in_logs(&self, run: &RunDir, slice: u32) -> Option<String> {
+        crate::run_dir::parts::logs_of(run, slice)
+            .iter()
+            .rev()
+            .find_map(|log| {
+                let text = crate::bounded_read::bytes(log, MAX_LOG_BYTES).ok()?;
+                reason_in_log(&String::from_utf8_lossy(&text))
+            })
     }
 
     fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
@@ -341,6 +354,35 @@ impl Backend for Slurm {
             .map(|_| ())
             .map_err(|failure| failure.into_error(NOT_INSTALLED))
     }
+}
+
+/// A slice's log is read for why it ended; slurmstepd's note is near its end, but the log is
+/// the slice's own output and may be long.
+const MAX_LOG_BYTES: u64 = 64 << 20;
+
+/// Why a job ended, from the note slurmstepd writes into its output: `*** JOB 12 ON node
+/// CANCELLED AT 2026-12-01T05:14:53 DUE TO TIME LIMIT ***`, and the like.
+pub fn reason_in_log(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("slurmstepd") && (l.contains("***") || l.contains("oom")))?;
+    Some(
+        if line.contains("DUE TO TIME LIMIT") {
+            "TIMEOUT: it ran past its time limit (resources.time)"
+        } else if line.contains("DUE TO PREEMPTION") {
+            "PREEMPTED"
+        } else if line.contains("DUE TO NODE FAILURE") {
+            "NODE_FAIL: its node failed"
+        } else if line.contains("oom") || line.contains("Out Of Memory") {
+            "OUT_OF_MEMORY: it ran past its memory (resources.memory)"
+        } else if line.contains("CANCELLED") {
+            "CANCELLED"
+        } else {
+            return None;
+        }
+        .to_string(),
+    )
 }
 
 /// Slurm's MaxArraySize (array indices run from 0 to one less), from `scontrol show config`.
@@ -423,6 +465,33 @@ mod tests {
             INVALID_JOB.contains("Invalid job id"),
             "what poll() looks for"
         );
+    }
+
+    /// Captured too: a 2-element array past its 1-minute limit and a cancelled job, while
+    /// Slurm remembers them, and the array's output, where slurmstepd says why it ended.
+    const SQUEUE_ALL: &str = include_str!("../../tests/fixtures/slurm/squeue-t-all.txt");
+    const TIMEOUT_LOG: &str = include_str!("../../tests/fixtures/slurm/timeout.out");
+
+    #[test]
+    fn ended_jobs_say_why_in_the_queue_and_in_their_logs() {
+        let entries = parse_squeue(SQUEUE_ALL);
+        let states: Vec<&QueueState> = entries.iter().map(|e| &e.state).collect();
+        assert_eq!(
+            states,
+            [
+                &QueueState::Ended("CANCELLED".into()),
+                &QueueState::Ended("TIMEOUT".into()),
+                &QueueState::Ended("TIMEOUT".into())
+            ]
+        );
+        assert!(entries.iter().all(|e| !e.state.queued()));
+        assert_eq!(
+            reason_in_log(TIMEOUT_LOG).as_deref(),
+            Some("TIMEOUT: it ran past its time limit (resources.time)")
+        );
+        assert_eq!(reason_in_log("started\nall went well\n"), None);
+        let cancelled = "slurmstepd: error: *** JOB 7 ON n1 CANCELLED AT 2026-12-01T05:00:00 ***";
+        assert_eq!(reason_in_log(cancelled).as_deref(), Some("CANCELLED"));
     }
 
     #[test]

@@ -112,6 +112,20 @@ fn queue_state(entry: &QueueEntry) -> (SliceState, Option<String>) {
         QueueState::Pending => (SliceState::Pending, None),
         QueueState::Held => (SliceState::Pending, Some("held in the queue".into())),
         QueueState::Other(name) => (SliceState::Pending, Some(format!("queue state {name}"))),
+        QueueState::Ended(name) => (SliceState::Missing, Some(ended_reason(name))),
+    }
+}
+
+/// Why a slice whose job ended left no part.
+fn ended_reason(state: &str) -> String {
+    match state {
+        "COMPLETED" => "its job completed but wrote no part (see its log)".into(),
+        "TIMEOUT" => "TIMEOUT: it ran past its time limit (resources.time)".into(),
+        "OUT_OF_MEMORY" => "OUT_OF_MEMORY: it ran past its memory (resources.memory)".into(),
+        "CANCELLED" => "CANCELLED".into(),
+        "NODE_FAIL" => "NODE_FAIL: its node failed".into(),
+        "PREEMPTED" => "PREEMPTED".into(),
+        other => other.to_string(),
     }
 }
 
@@ -122,6 +136,7 @@ pub fn survey(
     parts: Option<&PartsSeen>,
     result: &ResultSeen,
     queue: &[QueueEntry],
+    log_reason: &dyn Fn(u32) -> Option<String>,
 ) -> Survey {
     let mut gather_queued = BTreeMap::new();
     let mut queued: BTreeMap<u32, &QueueEntry> = BTreeMap::new();
@@ -132,6 +147,9 @@ pub fn survey(
                 queued.insert(slice, entry);
             }
             None if manifest.is_gather(&entry.job_id) => {
+                if !entry.state.queued() {
+                    continue;
+                }
                 *gather_queued
                     .entry(entry.state.name().to_string())
                     .or_insert(0) += 1;
@@ -180,7 +198,10 @@ pub fn survey(
         .collect();
     let slices: Vec<SliceStatus> = (0..manifest.slices)
         .map(|slice| {
-            let (state, reason) = if let Some(entry) = queued.get(&slice) {
+            let (state, reason) = if let Some(entry) = queued
+                .get(&slice)
+                .filter(|e| e.state.queued() || parts.present.binary_search(&slice).is_err())
+            {
                 queue_state(entry)
             } else if let Some(reason) = corrupt.get(&slice) {
                 (SliceState::Failed, Some(format!("corrupt part: {reason}")))
@@ -195,7 +216,10 @@ pub fn survey(
             } else if parts.present.binary_search(&slice).is_ok() {
                 (SliceState::Done, None)
             } else {
-                (SliceState::Missing, Some(missing_reason(manifest)))
+                (
+                    SliceState::Missing,
+                    Some(log_reason(slice).unwrap_or_else(|| missing_reason(manifest))),
+                )
             };
             SliceStatus {
                 slice,
@@ -254,7 +278,13 @@ mod tests {
     fn a_deleted_part_makes_the_result_stale_and_the_slice_missing() {
         let m = manifest(3);
         let seen = parts(&[0, 2]);
-        let survey = survey(&m, Some(&seen), &ResultSeen::Present(Some("d".into())), &[]);
+        let survey = survey(
+            &m,
+            Some(&seen),
+            &ResultSeen::Present(Some("d".into())),
+            &[],
+            &|_| None,
+        );
         assert_eq!(states(&survey), ["done", "missing", "done"]);
         assert_eq!(survey.result, ResultState::Stale);
         assert_eq!(survey.to_rerun(), [1]);
@@ -264,9 +294,21 @@ mod tests {
     fn the_result_is_current_only_for_the_parts_it_was_gathered_from() {
         let m = manifest(2);
         let seen = parts(&[0, 1]);
-        let current = survey(&m, Some(&seen), &ResultSeen::Present(Some("d".into())), &[]);
+        let current = survey(
+            &m,
+            Some(&seen),
+            &ResultSeen::Present(Some("d".into())),
+            &[],
+            &|_| None,
+        );
         assert_eq!(current.result, ResultState::Current);
-        let other = survey(&m, Some(&seen), &ResultSeen::Present(Some("e".into())), &[]);
+        let other = survey(
+            &m,
+            Some(&seen),
+            &ResultSeen::Present(Some("e".into())),
+            &[],
+            &|_| None,
+        );
         assert_eq!(other.result, ResultState::Stale);
     }
 
@@ -276,7 +318,7 @@ mod tests {
         let mut seen = parts(&[0, 1]);
         seen.failed_tasks.insert(1, 2);
         seen.corrupt.push((2, "bad checksum".into()));
-        let survey = survey(&m, Some(&seen), &ResultSeen::Absent, &[]);
+        let survey = survey(&m, Some(&seen), &ResultSeen::Absent, &[], &|_| None);
         assert_eq!(states(&survey), ["done", "failed", "failed"]);
         assert_eq!(survey.slices[1].reason.as_deref(), Some("2 tasks failed"));
         assert_eq!(survey.to_rerun(), [1, 2]);
@@ -302,7 +344,9 @@ mod tests {
                 state: QueueState::Pending,
             },
         ];
-        let survey = survey(&m, Some(&parts(&[0])), &ResultSeen::Absent, &queue);
+        let survey = survey(&m, Some(&parts(&[0])), &ResultSeen::Absent, &queue, &|_| {
+            None
+        });
         assert_eq!(states(&survey), ["done", "running", "pending"]);
         assert!(survey.to_rerun().is_empty());
         assert_eq!(survey.gather_queued["pending"], 1);
@@ -312,7 +356,7 @@ mod tests {
     fn a_run_never_submitted_says_so() {
         let mut m = manifest(1);
         m.submissions.clear();
-        let survey = survey(&m, Some(&parts(&[])), &ResultSeen::Absent, &[]);
+        let survey = survey(&m, Some(&parts(&[])), &ResultSeen::Absent, &[], &|_| None);
         assert_eq!(
             survey.slices[0].reason.as_deref(),
             Some("not submitted yet: the run was prepared with --dry-run")

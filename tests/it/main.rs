@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod condor;
 mod errors;
+mod fuzz;
 mod inputs;
 mod interface;
 mod mpi;

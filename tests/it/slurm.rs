@@ -458,3 +458,35 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
         [1, 2, 1, 2]
     );
 }
+
+#[test]
+fn a_slice_past_its_time_limit_is_reported_as_a_timeout() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(
+        work.path(),
+        "slow.yaml",
+        "name: slow\ntasks:\n  params: {seconds: ['0', '300']}\n  command: [sleep, '{seconds}']\nsplit: {slices: 2}\nresources: {time: 1m}\n",
+    );
+    let output = output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["submit", "--to", "slurm", "--wait", "--json", "--run-dir"])
+            .arg(work.path().join("run"))
+            .arg(&job),
+    );
+    assert_eq!(output.status.code(), Some(3));
+    let report = one_json(&output);
+    assert_eq!(report["missing"], serde_json::json!([1]));
+    let problem = report["problems"][0]["problem"].as_str().unwrap();
+    assert!(problem.contains("TIMEOUT"), "{report}");
+    // `status` says the same (the log parser is tested on captured output).
+    let status = one_json(&output_of(
+        cluster
+            .command(env!("CARGO_BIN_EXE_hpcsub"))
+            .args(["status", "--json"])
+            .arg(work.path().join("run")),
+    ));
+    let reason = status["problems"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("TIMEOUT"), "{status}");
+}
