@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::diagnostic::AppError;
 
@@ -71,6 +72,46 @@ pub fn output<S: AsRef<OsStr>>(
     dir: Option<&Path>,
     stdin: Option<&[u8]>,
 ) -> Result<std::process::Output, Failure> {
+    output_within(program, args, dir, stdin, None)
+}
+
+/// How long a scheduler's command may take: `sbatch` retries for minutes on a controller that
+/// refuses more jobs ("Resource temporarily unavailable"), which must not look like a hang.
+/// `HPCSUB_SCHEDULER_TIMEOUT` (seconds) overrides it.
+pub fn scheduler_limit() -> Duration {
+    std::env::var("HPCSUB_SCHEDULER_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(300), Duration::from_secs)
+}
+
+/// A scheduler's command: [`run`], given up on (killed, with what it said so far) past
+/// [`scheduler_limit`].
+pub fn run_scheduler<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    dir: &Path,
+) -> Result<String, Failure> {
+    let output = output_within(program, args, Some(dir), None, Some(scheduler_limit()))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Everything a pipe gives until it closes.
+fn read_all(pipe: Option<&mut impl std::io::Read>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(pipe) = pipe {
+        let _ = pipe.read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+fn output_within<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    dir: Option<&Path>,
+    stdin: Option<&[u8]>,
+    limit: Option<Duration>,
+) -> Result<std::process::Output, Failure> {
     let command_line = std::iter::once(program.to_string())
         .chain(
             args.iter()
@@ -97,20 +138,71 @@ pub fn output<S: AsRef<OsStr>>(
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
+    if limit.is_some() {
+        // Its own process group, so that giving up ends what it started too (which would
+        // otherwise keep its output open).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
     let mut child = command
         .spawn()
         .map_err(|e| failure(None, e.to_string(), false))?;
-    // The input is written from another thread, so a program that answers before it has read
-    // everything cannot block on a full pipe.
-    let output = std::thread::scope(|scope| {
+    // The input is written and the output read from other threads, so a program that answers
+    // before it has read everything cannot block on a full pipe, and one past its limit can be
+    // killed.
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let (status, stdout, stderr) = std::thread::scope(|scope| {
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             scope.spawn(move || {
                 let _ = pipe.write_all(input);
             });
         }
-        child.wait_with_output()
-    })
-    .map_err(|e| failure(None, e.to_string(), true))?;
+        let stdout = scope.spawn(move || read_all(out.as_mut()));
+        let stderr = scope.spawn(move || read_all(err.as_mut()));
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(Some(status)),
+                Ok(None) if limit.is_some_and(|l| started.elapsed() > l) => {
+                    // SAFETY: kill() has no memory-safety preconditions; a negative pid names
+                    // the child's process group.
+                    unsafe {
+                        libc::kill(-(child.id() as i32), libc::SIGKILL);
+                    }
+                    let _ = child.wait();
+                    break Ok(None);
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => break Err(e),
+            }
+        };
+        (
+            status,
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default(),
+        )
+    });
+    let status = status.map_err(|e| failure(None, e.to_string(), true))?;
+    let Some(status) = status else {
+        let said = String::from_utf8_lossy(&stderr);
+        return Err(failure(
+            None,
+            format!(
+                "gave up after {:.0} s without an answer{}",
+                limit.unwrap_or_default().as_secs_f64(),
+                if said.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("; it said: {}", said.trim())
+                }
+            ),
+            true,
+        ));
+    };
+    let output = std::process::Output {
+        status,
+        stdout,
+        stderr,
+    };
     if !output.status.success() {
         return Err(failure(
             output.status.code(),
@@ -138,6 +230,28 @@ mod tests {
         let failure = run("hpcsub-no-such-program", &[] as &[&str], None, None).unwrap_err();
         assert!(!failure.started);
         assert!(failure.message("install it").ends_with(": install it"));
+    }
+
+    #[test]
+    fn a_scheduler_command_that_stalls_is_given_up_on_with_what_it_said() {
+        let started = Instant::now();
+        let failure = output_within(
+            "sh",
+            &[
+                "-c",
+                "echo 'retrying: Resource temporarily unavailable' >&2; sleep 30",
+            ],
+            None,
+            None,
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(failure.stderr.contains("gave up after"), "{failure:?}");
+        assert!(
+            failure.stderr.contains("Resource temporarily unavailable"),
+            "{failure:?}"
+        );
     }
 
     #[test]

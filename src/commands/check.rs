@@ -31,6 +31,9 @@ pub struct CheckOutcome {
     /// How this machine computes the samples (compute jobs).
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<String>,
+    /// How long the job takes here, from timing a few blocks (compute jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_s: Option<f64>,
     /// The argv of the first tasks (task jobs).
     #[serde(skip_serializing_if = "Option::is_none")]
     commands: Option<Value>,
@@ -182,6 +185,12 @@ fn check_job(
                 spec.split.slices,
             );
             let code = kernel.code_path();
+            let estimate = crate::executor::local::estimate(
+                &kernel,
+                spec.reduce.histogram,
+                compute.samples,
+                threads.here,
+            );
             let notes = plan
                 .slices
                 .iter()
@@ -195,7 +204,8 @@ fn check_job(
                 .into_iter()
                 .collect();
             Ok(CheckOutcome {
-                text: compute_text(&spec, &plan, threads, &code),
+                text: compute_text(&spec, &plan, threads, &code, estimate),
+                estimated_s: Some(estimate.as_secs_f64()),
                 plan: JobPlan::Compute(plan),
                 threads_per_submitted_slice: threads.per_slice,
                 code: Some(code),
@@ -219,6 +229,7 @@ fn check_job(
                 plan: JobPlan::Tasks(plan),
                 threads_per_submitted_slice: threads.per_slice,
                 code: None,
+                estimated_s: None,
                 commands: Some(commands),
                 warnings: resolved
                     .iter()
@@ -278,7 +289,13 @@ fn threads_line(spec: &JobSpec, threads: Threads, unit: &str) -> String {
     )
 }
 
-fn compute_text(spec: &JobSpec, plan: &Plan, threads: Threads, code: &str) -> String {
+fn compute_text(
+    spec: &JobSpec,
+    plan: &Plan,
+    threads: Threads,
+    code: &str,
+    estimate: std::time::Duration,
+) -> String {
     let mut out = format!(
         "{} is valid: {} samples, seed {}, {} random var{}, {}\n",
         spec.name,
@@ -298,6 +315,11 @@ fn compute_text(spec: &JobSpec, plan: &Plan, threads: Threads, code: &str) -> St
         plan.memory_bytes.div_ceil(1024)
     ));
     out.push_str(&format!("code on this machine: {code}\n"));
+    out.push_str(&format!(
+        "estimated time here: {} on {} (from timing a few blocks)\n",
+        crate::executor::local::readable(estimate),
+        plural(threads.here as u64, "thread")
+    ));
     out.push_str("  slice        start          end      samples\n");
     for slice in plan.slices.iter().take(SHOWN) {
         out.push_str(&format!(

@@ -65,6 +65,19 @@ pub fn run_compute(
     let started = Instant::now();
     let kernel = Kernel::new(spec, compute, chosen_isa()?);
     let threads = plan::threads(spec).here;
+    const A_DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    if !matches!(ranks, Ranks::Session(_)) && !ranks::is_secondary_rank() {
+        let estimate = local::estimate(&kernel, spec.reduce.histogram, compute.samples, threads);
+        if estimate > A_DAY {
+            eprintln!(
+                "warning: {} samples will take about {} here on {threads} thread{}; Ctrl-C to stop, \
+                 fewer samples (--samples), or more ranks (mpirun, submit)",
+                compute.samples,
+                local::readable(estimate),
+                if threads == 1 { "" } else { "s" }
+            );
+        }
+    }
     let (size, acc) = match &ranks {
         Ranks::Mpi(_) | Ranks::Session(_) => {
             let (launch, session) = match &ranks {

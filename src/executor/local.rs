@@ -60,3 +60,33 @@ pub fn run_slice(
         total
     })
 }
+
+/// Samples timed to estimate a run's duration: a few blocks, some milliseconds.
+const CALIBRATION_SAMPLES: u64 = 16 * BLOCK_SAMPLES;
+
+/// How long `samples` samples take on `threads` threads here, from timing a few blocks on one
+/// (assuming threads scale, which they nearly do: see BENCHMARKS.md).
+pub fn estimate(
+    kernel: &Kernel,
+    histogram: Option<HistogramSpec>,
+    samples: u64,
+    threads: usize,
+) -> Duration {
+    let timed = samples.min(CALIBRATION_SAMPLES);
+    let slice = crate::plan::slice(timed, 1, 0);
+    let started = std::time::Instant::now();
+    run_slice(kernel, histogram, &slice, 1, &Progress::hidden());
+    let per_sample = started.elapsed().as_secs_f64() / timed.max(1) as f64;
+    Duration::from_secs_f64(per_sample * samples as f64 / threads.max(1) as f64)
+}
+
+/// A duration for people: `0.15 s`, `3.2 min`, `5.1 h`, `2.3 days`.
+pub fn readable(duration: Duration) -> String {
+    let s = duration.as_secs_f64();
+    match s {
+        s if s < 120.0 => format!("{s:.2} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}

@@ -258,7 +258,7 @@ impl Backend for Condor {
             ..Submission::default()
         });
         run.save_manifest()?;
-        let submitted = process::run("condor_submit_dag", &[&dag], Some(&run.path), None)
+        let submitted = process::run_scheduler("condor_submit_dag", &[&dag], &run.path)
             .map_err(|failure| failure.into_error(NOT_INSTALLED))
             .and_then(|output| {
                 submitted_cluster(&output).ok_or_else(|| {
@@ -320,7 +320,7 @@ impl Backend for Condor {
     fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
         let ids = run.manifest.job_ids();
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-        process::run("condor_rm", &args, Some(&run.path), None)
+        process::run_scheduler("condor_rm", &args, &run.path)
             .map(|_| ())
             .map_err(|failure| failure.into_error(NOT_INSTALLED))
     }
@@ -389,7 +389,7 @@ pub const WORKFLOW_DAG: &str = "workflow.dag";
 /// Submits a workflow's DAG (already written in `root`) and records DAGMan's cluster in every
 /// step's manifest, with the DAG as the step's submission.
 pub fn submit_workflow(root: &Path, runs: &mut [RunDir]) -> Result<(), AppError> {
-    let output = process::run("condor_submit_dag", &[WORKFLOW_DAG], Some(root), None)
+    let output = process::run_scheduler("condor_submit_dag", &[WORKFLOW_DAG], root)
         .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
     let cluster = submitted_cluster(&output).ok_or_else(|| {
         AppError::Run(format!(

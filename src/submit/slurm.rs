@@ -203,7 +203,7 @@ impl Slurm {
         let args: Vec<&str> = std::iter::once("--parsable")
             .chain(args.iter().map(String::as_str))
             .collect();
-        let output = process::run("sbatch", &args, Some(&run.path), None)
+        let output = process::run_scheduler("sbatch", &args, &run.path)
             .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         parse_sbatch_parsable(&output).ok_or_else(|| {
             AppError::Run(format!(
@@ -238,7 +238,7 @@ impl Slurm {
             })?;
             return Ok(());
         }
-        let config = process::run("scontrol", &["show", "config"], Some(&run.path), None)
+        let config = process::run_scheduler("scontrol", &["show", "config"], &run.path)
             .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
         let mut ids = Vec::new();
@@ -315,7 +315,7 @@ impl Backend for Slurm {
         let list = ids.join(",");
         // `-t all`: jobs that ended too, while Slurm remembers them, for why a slice failed.
         let args = ["-h", "-r", "-t", "all", "-o", "%i %T", "-j", &list];
-        let entries = match process::run("squeue", &args, Some(&run.path), None) {
+        let entries = match process::run_scheduler("squeue", &args, &run.path) {
             Ok(output) => parse_squeue(&output)
                 .into_iter()
                 .map(|mut entry| {
@@ -350,7 +350,7 @@ impl Backend for Slurm {
     fn cancel(&self, run: &RunDir) -> Result<(), AppError> {
         let ids = run.manifest.job_ids();
         let args: Vec<&str> = ids.iter().map(String::as_str).collect();
-        process::run("scancel", &args, Some(&run.path), None)
+        process::run_scheduler("scancel", &args, &run.path)
             .map(|_| ())
             .map_err(|failure| failure.into_error(NOT_INSTALLED))
     }

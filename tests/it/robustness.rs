@@ -147,3 +147,39 @@ fn ctrl_c_ends_the_tasks_and_what_they_started() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(!running("sleep 232.5"));
 }
+
+#[test]
+fn a_run_of_years_is_estimated_and_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "years.yaml",
+        "name: years\ncompute:\n  samples: 1e18\n  vars:\n    x: uniform(0, 1)\n  expr: sqrt(x)\n",
+    );
+    let plan = success_json(&output_of(hpcsub().args(["check", "--json"]).arg(&job)));
+    assert!(
+        plan["estimated_s"].as_f64().unwrap() > 86_400.0 * 365.0,
+        "{plan}"
+    );
+    let mut child = hpcsub()
+        .arg("run")
+        .arg(&job)
+        .arg("-q")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("warning: 1000000000000000000 samples will take about"),
+        "{line}"
+    );
+    assert!(line.contains("days"), "{line}");
+}
