@@ -10,6 +10,9 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_RUN_FAILED: i32 = 1;
 /// Exit code for a gather that found slices missing or corrupt.
 pub const EXIT_INCOMPLETE: i32 = 3;
+/// Exit code for a slice that saved its progress and stopped when asked to (HTCondor's
+/// `checkpoint_exit_code` restarts it).
+pub const EXIT_CHECKPOINTED: i32 = 85;
 
 /// A 1-based position in a source file; `column` counts characters, not bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +123,9 @@ pub enum AppError {
     Usage(String),
     #[error("{0}")]
     Run(String),
+    /// A slice stopped by a signal after saving its progress.
+    #[error("{0}")]
+    Checkpointed(String),
 }
 
 impl AppError {
@@ -127,6 +133,7 @@ impl AppError {
         match self {
             AppError::JobFile(_) | AppError::Usage(_) => EXIT_BAD_INPUT,
             AppError::Run(_) => EXIT_RUN_FAILED,
+            AppError::Checkpointed(_) => EXIT_CHECKPOINTED,
         }
     }
 }

@@ -429,7 +429,13 @@ pub struct Resources {
     pub memory: Option<u64>,
     /// Bytes of scratch disk per rank.
     pub disk: Option<u64>,
+    /// How often a submitted compute slice saves its progress (default
+    /// [`DEFAULT_CHECKPOINT`]).
+    pub checkpoint: Option<Duration>,
 }
+
+/// A submitted compute slice saves its progress this often unless `resources.checkpoint` says.
+pub const DEFAULT_CHECKPOINT: Duration = Duration::from_secs(600);
 
 /// Limits that keep a job file from asking for something absurd.
 pub const MAX_THREADS: usize = 4096;

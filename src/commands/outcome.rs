@@ -54,6 +54,7 @@ fn error_kind(err: &AppError) -> &'static str {
         AppError::JobFile(_) => "job_file",
         AppError::Usage(_) => "usage",
         AppError::Run(_) => "run",
+        AppError::Checkpointed(_) => "checkpointed",
     }
 }
 

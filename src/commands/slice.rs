@@ -37,6 +37,9 @@ pub struct SliceDone {
     failed_tasks: usize,
     /// A valid part was there already, so nothing was computed.
     already_done: bool,
+    /// The block it resumed from, if a checkpoint of an earlier start was there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resumed_at_block: Option<u64>,
 }
 
 impl Outcome for SliceDone {
@@ -52,11 +55,40 @@ impl Outcome for SliceDone {
             1 => ", 1 task failed".to_string(),
             n => format!(", {n} tasks failed"),
         };
+        let resumed = self.resumed_at_block.map_or(String::new(), |b| {
+            format!(", resumed from its checkpoint at block {b}")
+        });
         format!(
-            "slice {} of {}: {} thread{plural}, {done}{failed} -> {}",
+            "slice {} of {}: {} thread{plural}, {done}{failed}{resumed} -> {}",
             self.slice, self.slices, self.threads, self.part
         )
     }
+}
+
+/// A slice stopped by a signal, its progress saved. Before a time limit (Slurm's
+/// `--signal=B:USR1@...`), the array element asks to be queued again, to go on from there.
+fn stopped_error(slice: u32, stopped: &slice::Stopped) -> AppError {
+    let requeued = match std::env::var("SLURM_JOB_ID") {
+        Ok(job) if stopped.signal == libc::SIGUSR1 => {
+            let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            match crate::process::run_scheduler("scontrol", &["requeue", &job], &dir) {
+                Ok(_) => format!("; Slurm job {job} was queued again to resume"),
+                Err(failure) => format!(
+                    "; asking Slurm to requeue it failed: {}",
+                    failure.message("")
+                ),
+            }
+        }
+        _ => String::new(),
+    };
+    AppError::Checkpointed(format!(
+        "slice {slice}: stopped by signal {} at block {} (of {}); its progress is in {}, and a \
+         new start resumes from it{requeued}",
+        stopped.signal,
+        stopped.next_block,
+        stopped.end_block,
+        stopped.checkpoint.display()
+    ))
 }
 
 pub fn slice(args: &Args) -> Result<SliceDone, AppError> {
@@ -67,7 +99,11 @@ pub fn slice(args: &Args) -> Result<SliceDone, AppError> {
         Work::Compute(compute) => slice::run(&run, compute, args.index, threads, chosen_isa()?)?,
         Work::Tasks(tasks) => slice::run_tasks(&run, tasks, args.index, threads)?,
     };
+    if let Some(stopped) = &outcome.stopped {
+        return Err(stopped_error(args.index, stopped));
+    }
     Ok(SliceDone {
+        resumed_at_block: outcome.resumed_at,
         slice: args.index,
         slices: run.slices(),
         threads,

@@ -2,17 +2,23 @@
 //! threads, or run its command tasks, and leave the result in `parts/` for the gather.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
 
 use crate::diagnostic::AppError;
 use crate::executor::command::{self, TaskContext};
 use crate::executor::environment;
 use crate::executor::local;
+use crate::kernel::rng::BLOCK_SAMPLES;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
 use crate::progress::{Progress, TaskProgress};
+use crate::reduce::Accumulator;
 use crate::run_dir::RunDir;
-use crate::run_dir::parts::{self, Part, expected_compute_part, expected_task_part};
-use crate::spec::{ComputeSpec, TasksSpec};
+use crate::run_dir::parts::{
+    self, Checkpoint, Part, checkpoint_path, expected_compute_part, expected_task_part,
+};
+use crate::spec::{ComputeSpec, DEFAULT_CHECKPOINT, TasksSpec};
 
 /// What one slice did.
 pub struct SliceOutcome {
@@ -22,6 +28,41 @@ pub struct SliceOutcome {
     /// Whether a valid part was there already (a retried DAG node or array runs every slice
     /// again), so nothing was computed.
     pub already_done: bool,
+    /// The block a checkpoint let the slice start from, if it resumed.
+    pub resumed_at: Option<u64>,
+    /// A signal stopped the slice: its progress is in its checkpoint.
+    pub stopped: Option<Stopped>,
+}
+
+/// A compute slice stopped by a signal, its progress saved.
+pub struct Stopped {
+    pub signal: i32,
+    pub checkpoint: PathBuf,
+    /// The first block not yet computed, of the slice's `first..end`.
+    pub next_block: u64,
+    pub end_block: u64,
+}
+
+/// Blocks computed between two looks at the clock and at signals: a few milliseconds to a
+/// second of work.
+const SEGMENT_BLOCKS: u64 = 1024;
+
+/// The signal that asked this slice to stop (SIGTERM from a preemption or a requeue, SIGUSR1
+/// from Slurm's `--signal` before the time limit), or 0.
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_stop(signal: libc::c_int) {
+    STOP.store(signal, Ordering::SeqCst);
+}
+
+/// From now on SIGTERM and SIGUSR1 ask the slice to save its progress and stop.
+fn stop_on_signals() {
+    for signal in [libc::SIGTERM, libc::SIGUSR1] {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(signal, note_stop as *const () as libc::sighandler_t);
+        }
+    }
 }
 
 fn check_slice(run_dir: &RunDir, slice: u32) -> Result<(), AppError> {
@@ -47,31 +88,97 @@ pub fn run(
     isa: Isa,
 ) -> Result<SliceOutcome, AppError> {
     check_slice(run_dir, slice)?;
-    let started = parts::unix_seconds();
+    let parts_dir = run_dir.parts();
     let expected = expected_compute_part(run_dir, compute.samples, slice);
-    if parts::read(&run_dir.parts(), &expected).is_ok() {
+    if parts::read(&parts_dir, &expected).is_ok() {
         return Ok(SliceOutcome {
-            part: parts::path(&run_dir.parts(), slice),
+            part: parts::path(&parts_dir, slice),
             failed_tasks: 0,
             already_done: true,
+            resumed_at: None,
+            stopped: None,
         });
     }
+    stop_on_signals();
+    let histogram = run_dir.spec.reduce.histogram;
     let range = plan::slice(compute.samples, run_dir.slices(), slice);
     let kernel = Kernel::new(&run_dir.spec, compute, isa);
-    let acc = local::run_slice(
-        &kernel,
-        run_dir.spec.reduce.histogram,
-        &range,
-        threads,
-        &Progress::hidden(),
-    );
+    let (started, mut next_block, mut acc, resumed_at) =
+        match Checkpoint::read(&parts_dir, &expected, histogram) {
+            Some((checkpoint, acc)) => (
+                checkpoint.started,
+                checkpoint.next_block,
+                acc,
+                Some(checkpoint.next_block),
+            ),
+            None => (
+                parts::unix_seconds(),
+                range.first_block,
+                Accumulator::new(kernel.shift, histogram),
+                None,
+            ),
+        };
+    let interval = run_dir
+        .spec
+        .resources
+        .checkpoint
+        .unwrap_or(DEFAULT_CHECKPOINT);
+    let mut saved = Instant::now();
+    let save = |next_block: u64, acc: &Accumulator| -> Result<PathBuf, AppError> {
+        Checkpoint::new(&expected, next_block, acc, started)
+            .write_atomically(&parts_dir)
+            .map_err(write_error(slice))?;
+        Ok(checkpoint_path(&parts_dir, slice))
+    };
+    // Blocks in segments, merged as they come: merging is exact, so any cut gives the bits of
+    // one pass.
+    while next_block < range.end_block {
+        let end_block = (next_block + SEGMENT_BLOCKS).min(range.end_block);
+        let segment = plan::Slice {
+            index: slice,
+            start: next_block * BLOCK_SAMPLES,
+            end: (end_block * BLOCK_SAMPLES).min(range.end),
+            first_block: next_block,
+            end_block,
+        };
+        acc.merge(&local::run_slice(
+            &kernel,
+            histogram,
+            &segment,
+            threads,
+            &Progress::hidden(),
+        ));
+        next_block = end_block;
+        let signal = STOP.load(Ordering::SeqCst);
+        if next_block < range.end_block && signal != 0 {
+            return Ok(SliceOutcome {
+                part: parts::path(&parts_dir, slice),
+                failed_tasks: 0,
+                already_done: false,
+                resumed_at,
+                stopped: Some(Stopped {
+                    signal,
+                    checkpoint: save(next_block, &acc)?,
+                    next_block,
+                    end_block: range.end_block,
+                }),
+            });
+        }
+        if next_block < range.end_block && saved.elapsed() >= interval {
+            save(next_block, &acc)?;
+            saved = Instant::now();
+        }
+    }
     let part = Part::of_accumulator(&expected, &acc, started)
-        .write_atomically(&run_dir.parts())
+        .write_atomically(&parts_dir)
         .map_err(write_error(slice))?;
+    let _ = std::fs::remove_file(checkpoint_path(&parts_dir, slice));
     Ok(SliceOutcome {
         part,
         failed_tasks: 0,
         already_done: false,
+        resumed_at,
+        stopped: None,
     })
 }
 
@@ -102,6 +209,8 @@ pub fn run_tasks(
             part: parts::path(&run_dir.parts(), slice),
             failed_tasks: 0,
             already_done: true,
+            resumed_at: None,
+            stopped: None,
         });
     }
     let logs = run_dir.logs();
@@ -134,5 +243,7 @@ pub fn run_tasks(
         part,
         failed_tasks,
         already_done: false,
+        resumed_at: None,
+        stopped: None,
     })
 }

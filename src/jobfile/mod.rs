@@ -332,6 +332,13 @@ fn validate_body(
                 }
                 None => None,
             },
+            checkpoint: match &res.checkpoint {
+                // hpcsub times it itself: fractions of a second are fine.
+                Some(c) => {
+                    Some(quantity::parse_timeout(c).map_err(|m| Diagnostic::new(locate(c), m))?)
+                }
+                None => None,
+            },
         },
         None => Resources::default(),
     };

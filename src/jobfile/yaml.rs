@@ -148,6 +148,7 @@ pub struct RawResources {
     pub time: Option<Spanned<String>>,
     pub memory: Option<Spanned<String>>,
     pub disk: Option<Spanned<String>>,
+    pub checkpoint: Option<Spanned<String>>,
 }
 
 /// Hand-written so a bad entry gets a message about reductions, not about enum variants.
@@ -341,7 +342,8 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "expr" => "an expression such as (-b + sqrt(b^2 - 4*a*c)) / (2*a)",
         "reduce" => "a list such as [mean, std, min, max]",
         "split" => "a mapping with `slices` and `threads`",
-        "resources" => "a mapping with `time`, `memory` and `disk`",
+        "resources" => "a mapping with `time`, `memory`, `disk` and `checkpoint`",
+        "checkpoint" => "how often a submitted slice saves its progress, such as 10m",
         "histogram" => "a mapping {bins: N, range: [low, high]}",
         "bins" => "a whole number of bins",
         "range" => "a list [low, high]",

@@ -384,6 +384,110 @@ pub fn logs_of(run_dir: &RunDir, slice: u32) -> Vec<PathBuf> {
     logs
 }
 
+/// A compute slice's progress: the exact accumulator of its blocks before `next_block`, written
+/// atomically with a checksum beside its part (`<slice>.ckpt`) as the slice goes, so a slice
+/// stopped midway (preempted, requeued, out of time) resumes where it was, to the same bits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    pub format: u32,
+    pub job_hash: String,
+    pub slice: u32,
+    pub slices: u32,
+    pub start: u64,
+    pub end: u64,
+    pub next_block: u64,
+    /// [`Accumulator::encode`] as hex.
+    pub accumulator: String,
+    /// When the slice first started, in seconds since the Unix epoch.
+    pub started: f64,
+    pub checksum: String,
+}
+
+pub fn checkpoint_path(parts_dir: &Path, slice: u32) -> PathBuf {
+    parts_dir.join(format!("{slice}.ckpt"))
+}
+
+impl Checkpoint {
+    pub fn new(
+        expected: &Expected,
+        next_block: u64,
+        acc: &Accumulator,
+        started: f64,
+    ) -> Checkpoint {
+        let mut checkpoint = Checkpoint {
+            format: FORMAT,
+            job_hash: expected.job_hash.to_string(),
+            slice: expected.slice,
+            slices: expected.slices,
+            start: expected.start,
+            end: expected.end,
+            next_block,
+            accumulator: hex::encode(acc.encode()),
+            started,
+            checksum: String::new(),
+        };
+        checkpoint.checksum = checkpoint.checksum();
+        checkpoint
+    }
+
+    fn checksum(&self) -> String {
+        let text = format!(
+            "{FORMAT}:{}:{}:{}:{}:{}:{}:{}:{}",
+            self.job_hash,
+            self.slice,
+            self.slices,
+            self.start,
+            self.end,
+            self.next_block,
+            self.accumulator,
+            self.started.to_bits()
+        );
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    pub fn write_atomically(&self, parts_dir: &Path) -> std::io::Result<()> {
+        let mut temporary = tempfile::NamedTempFile::new_in(parts_dir)?;
+        serde_json::to_writer(&mut temporary, self)?;
+        temporary.as_file().sync_all()?;
+        temporary
+            .persist(checkpoint_path(parts_dir, self.slice))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// The slice's checkpoint, if there is one of this very slice of this job, whole; and its
+    /// accumulator.
+    pub fn read(
+        parts_dir: &Path,
+        expected: &Expected,
+        histogram: Option<HistogramSpec>,
+    ) -> Option<(Checkpoint, Accumulator)> {
+        let path = checkpoint_path(parts_dir, expected.slice);
+        let is_file = std::fs::symlink_metadata(&path).ok()?.file_type().is_file();
+        let text = crate::bounded_read::text(&path, MAX_PART_BYTES)
+            .ok()
+            .filter(|_| is_file)?;
+        let checkpoint: Checkpoint = serde_json::from_str(&text).ok()?;
+        let matches = checkpoint.format == FORMAT
+            && checkpoint.checksum == checkpoint.checksum()
+            && checkpoint.job_hash == expected.job_hash
+            && (
+                checkpoint.slice,
+                checkpoint.slices,
+                checkpoint.start,
+                checkpoint.end,
+            ) == (
+                expected.slice,
+                expected.slices,
+                expected.start,
+                expected.end,
+            );
+        let bytes = hex::decode(&checkpoint.accumulator).ok()?;
+        let acc = Accumulator::decode(&bytes, histogram)?;
+        matches.then_some((checkpoint, acc))
+    }
+}
+
 /// What a task job's part covers: task ids `0..count`, every `slices`-th from the slice index.
 pub fn expected_task_part<'a>(run_dir: &'a RunDir, tasks: &TasksSpec, slice: u32) -> Expected<'a> {
     Expected {

@@ -139,6 +139,14 @@ pub fn job_submit(input: &RenderInput, queue: Queue) -> Result<String, AppError>
             },
         );
     }
+    if spec.compute().is_some() {
+        // A slice that saved its progress when asked to stop exits with this code, and
+        // HTCondor starts it again, to resume.
+        lines.push(format!(
+            "checkpoint_exit_code = {}",
+            crate::diagnostic::EXIT_CHECKPOINTED
+        ));
+    }
     if let Some(max_idle) = spec.condor.max_idle {
         lines.push(format!("max_idle = {max_idle}"));
     }

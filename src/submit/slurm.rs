@@ -60,6 +60,16 @@ pub fn job_script(input: &RenderInput) -> String {
     lines.extend(resource_directives(spec, None));
     lines.push("#SBATCH --output=logs/%A_%a.out".into());
     lines.push("#SBATCH --open-mode=append".into());
+    if spec.compute().is_some() {
+        // A slice saves its progress and stops when preempted or requeued (SIGTERM), and
+        // shortly before its time limit (SIGUSR1, then it asks to be queued again); queued
+        // again, it resumes from its checkpoint.
+        lines.push("#SBATCH --requeue".into());
+        if let Some(time) = spec.resources.time {
+            let grace = (time.as_secs() / 10).clamp(10, 300);
+            lines.push(format!("#SBATCH --signal=B:USR1@{grace}"));
+        }
+    }
     lines.extend(site_directives(spec));
     // Arrays above MaxArraySize are submitted in pieces whose indices start again at 0; hpcsub
     // passes each piece's first slice as HPCSUB_SLICE_OFFSET (a number it writes itself).

@@ -183,3 +183,68 @@ fn a_run_of_years_is_estimated_and_warned_about() {
     );
     assert!(line.contains("days"), "{line}");
 }
+
+/// A compute job whose one slice takes a few seconds, saving its progress every half second.
+const LONG_SLICE: &str = "name: long\nseed: 9\ncompute:\n  samples: 2G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n";
+
+/// Runs slice 0 of `run_dir` and sends `signal` once a checkpoint exists; its exit code.
+fn interrupted_slice(run_dir: &Path, signal: i32) -> Option<i32> {
+    let mut child = hpcsub()
+        .args(["slice", "--index", "0", "-q"])
+        .arg(run_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !run_dir.join("parts/0.ckpt").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint was written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill() has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn a_stopped_or_killed_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "long.yaml", LONG_SLICE);
+    let local = run_json(&job, &[]);
+    for (signal, code) in [(libc::SIGTERM, Some(85)), (libc::SIGKILL, None)] {
+        let printed = success_json(&output_of(
+            hpcsub()
+                .args([
+                    "submit",
+                    "--to",
+                    "slurm",
+                    "--dry-run",
+                    "--json",
+                    "--run-dir",
+                ])
+                .arg(dir.path().join(format!("run-{signal}")))
+                .arg(&job),
+        ));
+        let run_dir = Path::new(printed["run_dir"].as_str().unwrap()).to_path_buf();
+        assert_eq!(interrupted_slice(&run_dir, signal), code, "signal {signal}");
+        assert!(!run_dir.join("parts/0.json").exists());
+        let resumed = success_json(&output_of(
+            hpcsub()
+                .args(["slice", "--index", "0", "--json"])
+                .arg(&run_dir),
+        ));
+        assert!(
+            resumed["resumed_at_block"].as_u64().unwrap() > 0,
+            "{resumed}"
+        );
+        let (code, gathered) = gather_json(&run_dir);
+        assert_eq!(code, Some(0), "{gathered}");
+        assert_eq!(gathered["result"], local["result"], "signal {signal}");
+        assert!(!run_dir.join("parts/0.ckpt").exists());
+    }
+}

@@ -490,3 +490,66 @@ fn a_slice_past_its_time_limit_is_reported_as_a_timeout() {
     let reason = status["problems"][0]["reason"].as_str().unwrap();
     assert!(reason.starts_with("TIMEOUT"), "{status}");
 }
+
+#[test]
+fn a_requeued_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_run() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(
+        work.path(),
+        "long.yaml",
+        "name: long\nseed: 9\ncompute:\n  samples: 2G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n",
+    );
+    let local = run_json(&job, &[]);
+    let run_dir = work.path().join("run");
+    let submitted = submit(&cluster, &job, &run_dir, &[]);
+    let array = submitted["job_ids"][0].as_str().unwrap().to_string();
+    let run_dir = Path::new(submitted["run_dir"].as_str().unwrap()).to_path_buf();
+    let started = Instant::now();
+    while !run_dir.join("parts/0.ckpt").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no checkpoint was written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let scontrol = |args: &[&str]| {
+        let status = cluster.command("scontrol").args(args).status().unwrap();
+        assert!(status.success(), "scontrol {args:?}");
+    };
+    let element = format!("{array}_0");
+    scontrol(&["requeue", &element]);
+    // The private cluster lets a requeued job start again after 10 s (`cred_expire`).
+    let on = |args: &[&str]| -> Value {
+        one_json(&output_of(
+            cluster
+                .command(env!("CARGO_BIN_EXE_hpcsub"))
+                .args(args)
+                .arg("--json")
+                .arg(&run_dir),
+        ))
+    };
+    let started = Instant::now();
+    loop {
+        let status = on(&["status"]);
+        if status["result"] == "current" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run did not finish: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(on(&["gather"])["result"], local["result"]);
+    let logs: String = std::fs::read_dir(run_dir.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("stopped by signal 15"), "{logs}");
+    assert!(
+        logs.contains("resumed from its checkpoint at block"),
+        "{logs}"
+    );
+}
