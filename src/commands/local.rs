@@ -201,6 +201,7 @@ pub fn run_tasks(
         logs: &logs_path,
         outputs,
         environment: environment.as_deref(),
+        journal: None,
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);

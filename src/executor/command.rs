@@ -31,6 +31,9 @@ pub struct TaskContext<'a> {
     /// The whole environment of every task, when the job sets one up (`environment:`); else
     /// tasks inherit hpcsub's.
     pub environment: Option<&'a [(OsString, OsString)]>,
+    /// Where each finished task's outcome is appended as it finishes (a submitted slice's
+    /// journal), so a slice stopped midway reruns only the tasks that had not finished.
+    pub journal: Option<&'a Path>,
 }
 
 /// The `{outdir}` of task `task`.
@@ -111,9 +114,19 @@ pub fn run_tasks(
             });
         }
         drop(sender);
+        let mut journal = context
+            .journal
+            .and_then(|path| OpenOptions::new().create(true).append(true).open(path).ok());
         loop {
             match receiver.recv_timeout(Duration::from_millis(100)) {
-                Ok(outcome) => outcomes.push(outcome),
+                Ok(outcome) => {
+                    if let Some(file) = &mut journal {
+                        let line = serde_json::to_string(&outcome).expect("outcomes serialize");
+                        let _ = writeln!(file, "{line}");
+                        let _ = file.sync_data();
+                    }
+                    outcomes.push(outcome);
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }

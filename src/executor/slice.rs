@@ -14,6 +14,7 @@ use crate::kernel::{Isa, Kernel};
 use crate::plan;
 use crate::progress::{Progress, TaskProgress};
 use crate::reduce::Accumulator;
+use crate::reduce::task_results::TaskOutcome;
 use crate::run_dir::RunDir;
 use crate::run_dir::parts::{
     self, Checkpoint, Part, checkpoint_path, expected_compute_part, expected_task_part,
@@ -197,7 +198,27 @@ pub fn run_tasks(
     let ids = plan::tasks_of_slice(tasks.count, run_dir.slices(), slice);
     let previous = parts::read(&run_dir.parts(), &expected).ok();
     let had_part = previous.is_some();
+    let journal = parts::journal_path(&run_dir.parts(), slice);
     let mut kept = previous.map_or_else(Vec::new, |p| p.tasks);
+    // The tasks a stopped start of this slice finished (a torn last line is no record).
+    let journaled: Vec<TaskOutcome> = crate::bounded_read::text(&journal, 1 << 30)
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !journaled.is_empty() {
+        eprintln!(
+            "hpcsub: slice {slice}: {} tasks finished before this start; they are kept",
+            journaled.len()
+        );
+    }
+    for outcome in journaled {
+        if !kept.iter().any(|o| o.task == outcome.task) {
+            kept.push(outcome);
+        }
+    }
     kept.retain(|o| o.failure.is_none() && ids.binary_search(&o.task).is_ok());
     let to_run: Vec<u64> = ids
         .iter()
@@ -231,6 +252,7 @@ pub fn run_tasks(
         logs: &logs,
         outputs: &outputs,
         environment: environment.as_deref(),
+        journal: Some(&journal),
     };
     let mut outcomes = command::run_tasks(&context, &to_run, threads, &TaskProgress::new(0, false));
     let failed_tasks = outcomes.iter().filter(|o| o.failure.is_some()).count();
@@ -239,6 +261,7 @@ pub fn run_tasks(
     let part = Part::of_tasks(&expected, outcomes, started)
         .write_atomically(&run_dir.parts())
         .map_err(write_error(slice))?;
+    let _ = std::fs::remove_file(&journal);
     Ok(SliceOutcome {
         part,
         failed_tasks,

@@ -403,6 +403,11 @@ pub struct Checkpoint {
     pub checksum: String,
 }
 
+/// A task slice's journal: one finished task's outcome a line, as they finish.
+pub fn journal_path(parts_dir: &Path, slice: u32) -> PathBuf {
+    parts_dir.join(format!("{slice}.journal"))
+}
+
 pub fn checkpoint_path(parts_dir: &Path, slice: u32) -> PathBuf {
     parts_dir.join(format!("{slice}.ckpt"))
 }

@@ -248,3 +248,71 @@ fn a_stopped_or_killed_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_
         assert!(!run_dir.join("parts/0.ckpt").exists());
     }
 }
+
+#[test]
+fn a_task_slice_stopped_midway_reruns_only_its_unfinished_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("runs.txt");
+    let slow = dir.path().join("slow");
+    std::fs::write(&slow, "").unwrap();
+    // Tasks 3 to 5 take long while `slow` exists: the slice is killed with them running.
+    let job = write_job(
+        dir.path(),
+        "tasks.yaml",
+        &format!(
+            "name: journal\ntasks:\n  count: 6\n  command: [sh, -c, 'echo {{task}} >> {}; if [ {{task}} -ge 3 ] && [ -e {} ]; then sleep 20; fi; echo {{task}}']\nreduce: [sum]\nsplit: {{slices: 1, threads: 6}}\n",
+            counter.display(),
+            slow.display()
+        ),
+    );
+    let printed = success_json(&output_of(
+        hpcsub()
+            .args([
+                "submit",
+                "--to",
+                "slurm",
+                "--dry-run",
+                "--json",
+                "--run-dir",
+            ])
+            .arg(dir.path().join("run"))
+            .arg(&job),
+    ));
+    let run_dir = Path::new(printed["run_dir"].as_str().unwrap()).to_path_buf();
+    let mut child = hpcsub()
+        .args(["slice", "--index", "0", "-q"])
+        .arg(&run_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = run_dir.join("parts/0.journal");
+    let started = Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |j| j.lines().count()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no task was journaled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill() has no memory-safety preconditions.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    std::fs::remove_file(&slow).unwrap();
+    let output = output_of(hpcsub().args(["slice", "--index", "0"]).arg(&run_dir));
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("3 tasks finished before this start"));
+    let mut runs: Vec<u64> = std::fs::read_to_string(&counter)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    runs.sort_unstable();
+    assert_eq!(runs, [0, 1, 2, 3, 3, 4, 4, 5, 5], "tasks 0 to 2 ran once");
+    let (code, gathered) = gather_json(&run_dir);
+    assert_eq!(code, Some(0), "{gathered}");
+    assert_eq!(gathered["result"]["sum"], 15);
+    assert!(!journal.exists());
+}
