@@ -185,6 +185,43 @@ impl TaskProgress {
     }
 }
 
+/// The bar of a submission in several pieces (arrays beyond `MaxArraySize`, then the gather):
+/// each `sbatch` can take seconds on a busy controller.
+pub struct SubmitProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl SubmitProgress {
+    pub fn new(jobs: usize, visible: bool) -> SubmitProgress {
+        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(jobs as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
+                )
+                .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        SubmitProgress { bar }
+    }
+
+    pub fn submitted(&self, job_id: &str) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!(", the latest {job_id}"));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// The bar of `submit --wait`: slices done, running, pending and failed or missing, as the
 /// run's survey says after each look at the queue.
 pub struct WaitProgress {

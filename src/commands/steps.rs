@@ -598,7 +598,7 @@ pub fn submit(
             continue;
         }
         let after = gathers_of(&step.needs, workflow, done);
-        if let Err(err) = backend.submit(run, &slices, &after) {
+        if let Err(err) = backend.submit(run, &slices, &after, !global.quiet) {
             if handed.steps.is_empty() {
                 let _ = std::fs::remove_dir_all(&dir.path);
                 return Err(err);
@@ -797,7 +797,7 @@ pub fn resubmit(
                     .map(|(_, g)| g.clone())
             })
             .collect();
-        backend.submit(&mut run, &rerun, &after)?;
+        backend.submit(&mut run, &rerun, &after, !global.quiet)?;
         if let Some(gather) = run
             .manifest
             .submissions

@@ -154,7 +154,7 @@ pub fn hand(
             commands,
         });
     }
-    backend.submit(run, &slices, &[])?;
+    backend.submit(run, &slices, &[], !global.quiet)?;
     let job_ids = run.manifest.latest_job_ids();
     if handing.wait {
         return Ok(Handed::Finished(Box::new(wait_and_gather(

@@ -46,8 +46,14 @@ pub trait Backend {
     /// Submits `slices` and a gather after them, the slices to start only once the jobs `after`
     /// have succeeded (the gathers of the workflow steps this one needs). Every job id goes into
     /// the manifest the moment the scheduler returns it; a failure is recorded there too before
-    /// returning.
-    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError>;
+    /// returning. `visible`: a submission of several pieces may show its progress on stderr.
+    fn submit(
+        &self,
+        run: &mut RunDir,
+        slices: &[u32],
+        after: &[String],
+        visible: bool,
+    ) -> Result<(), AppError>;
 
     /// The run's jobs still in the queue, and whether the jobs `waited` for have all ended.
     fn poll(&self, run: &RunDir, waited: &[String]) -> Result<Poll, AppError>;

@@ -252,7 +252,13 @@ impl Backend for Condor {
         ]])
     }
 
-    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
+    fn submit(
+        &self,
+        run: &mut RunDir,
+        slices: &[u32],
+        after: &[String],
+        _visible: bool,
+    ) -> Result<(), AppError> {
         if !after.is_empty() {
             // A workflow on HTCondor is one DAG of all its steps, submitted as a whole.
             return Err(AppError::Usage(

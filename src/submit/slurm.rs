@@ -12,6 +12,7 @@ use super::backend::{Backend, File, RenderInput};
 use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
 use crate::process;
+use crate::progress::SubmitProgress;
 use crate::run_dir::manifest::{Piece, Scheduler, Submission, ranges};
 use crate::run_dir::{JOB_FILE, RESULT_FILE, RunDir};
 use crate::spec::{JobSpec, SlurmMode};
@@ -223,7 +224,12 @@ impl Slurm {
     }
 
     /// Submits, recording each job id in `submission` and the manifest as it comes.
-    fn submit_pieces(run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
+    fn submit_pieces(
+        run: &mut RunDir,
+        slices: &[u32],
+        after: &[String],
+        visible: bool,
+    ) -> Result<(), AppError> {
         // Jobs that wait for the gathers of the steps they need, and are cancelled if one fails.
         let waiting = |mut args: Vec<String>| -> Vec<String> {
             if !after.is_empty() {
@@ -251,13 +257,19 @@ impl Slurm {
         let config = process::run_scheduler("scontrol", &["show", "config"], &run.path)
             .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
+        let pieces = array_arguments(run, slices, max_array_size);
+        let progress = SubmitProgress::new(pieces.len() + 1, visible && pieces.len() > 1);
         let mut ids = Vec::new();
-        for (offset, args) in array_arguments(run, slices, max_array_size) {
-            let id = Slurm::sbatch(run, &waiting(args))?;
+        for (offset, args) in pieces {
+            let id = Slurm::sbatch(run, &waiting(args)).inspect_err(|_| progress.finish())?;
+            progress.submitted(&id);
             ids.push(id.clone());
             record(run, |s| s.pieces.push(Piece { job_id: id, offset }))?;
         }
-        let gather = Slurm::sbatch(run, &gather_arguments(&ids.join(":")))?;
+        let gather = Slurm::sbatch(run, &gather_arguments(&ids.join(":")))
+            .inspect_err(|_| progress.finish())?;
+        progress.submitted(&gather);
+        progress.finish();
         record(run, |s| s.gather = Some(gather))
     }
 }
@@ -303,13 +315,19 @@ impl Backend for Slurm {
         Ok(commands)
     }
 
-    fn submit(&self, run: &mut RunDir, slices: &[u32], after: &[String]) -> Result<(), AppError> {
+    fn submit(
+        &self,
+        run: &mut RunDir,
+        slices: &[u32],
+        after: &[String],
+        visible: bool,
+    ) -> Result<(), AppError> {
         run.manifest.submissions.push(Submission {
             slices: ranges(slices),
             ..Submission::default()
         });
         run.save_manifest()?;
-        Slurm::submit_pieces(run, slices, after).inspect_err(|err| {
+        Slurm::submit_pieces(run, slices, after, visible).inspect_err(|err| {
             let _ = record(run, |s| s.failed = Some(err.to_string()));
         })
     }
