@@ -353,14 +353,28 @@ pub fn gather_tasks(run_dir: &RunDir, tasks: &TasksSpec) -> Gathered<Vec<TaskOut
         Vec::new(),
         |index| expected_task_part(run_dir, tasks, index),
         |total, part| {
-            let ids: Vec<u64> = part.tasks.iter().map(|o| o.task).collect();
-            if ids != plan::tasks_of_slice(tasks.count, slices, part.slice) {
-                return Err("holds other tasks than this slice's".into());
-            }
+            holds_its_tasks(&part, tasks.count, slices)?;
             total.extend(part.tasks);
             Ok(())
         },
     )
+}
+
+/// Whether a task part holds one outcome for each task of its slice, no more and no other.
+fn holds_its_tasks(part: &Part, count: u64, slices: u32) -> Result<(), String> {
+    let ids: Vec<u64> = part.tasks.iter().map(|o| o.task).collect();
+    let expected = plan::tasks_of_slice(count, slices, part.slice);
+    if ids.len() != expected.len() {
+        return Err(format!(
+            "it holds {} task outcomes, but its slice has {} tasks",
+            ids.len(),
+            expected.len()
+        ));
+    }
+    if ids != expected {
+        return Err("it holds the outcomes of other tasks than its slice's".into());
+    }
+    Ok(())
 }
 
 /// The log files of one slice (any job of the run: `logs/<job>_<slice>.out` and `.err`).
@@ -609,4 +623,93 @@ pub struct PartsSeen {
     pub failed_tasks: std::collections::BTreeMap<u32, usize>,
     pub digest: String,
     pub timing: Timing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reduce::accumulator::Histogram;
+
+    /// The accumulator of `values` as a slice would have it, before anyone tampers with it.
+    fn accumulator_of(values: &[f64], histogram: Option<HistogramSpec>) -> Accumulator {
+        let mut acc = Accumulator::new(0.0, None);
+        acc.histogram = histogram.map(|spec| {
+            let mut h = Histogram::new(spec);
+            h.observe(values, values.len());
+            h
+        });
+        for &x in values {
+            acc.count += 1;
+            acc.shifted_sum.add(x);
+            acc.shifted_squares.add(x * x);
+            acc.min = acc.min.min(x);
+            acc.max = acc.max.max(x);
+        }
+        acc
+    }
+
+    #[test]
+    fn a_part_whose_numbers_contradict_each_other_or_the_plan_is_refused() {
+        let spec = HistogramSpec {
+            bins: 4,
+            low: 0.0,
+            high: 4.0,
+        };
+        let acc = accumulator_of(&[1.0, 2.0, 3.0], Some(spec));
+        assert_eq!(consistent(&acc, 3), Ok(()));
+
+        let short = consistent(&acc, 4).unwrap_err();
+        assert!(short.contains("counts 3 samples and 0 NaN"), "{short}");
+
+        let mut huge_mean = acc.clone();
+        huge_mean.shifted_sum.add(-1.3e238);
+        let outside = consistent(&huge_mean, 3).unwrap_err();
+        assert!(
+            outside.contains("lies outside its min 1 and max 3"),
+            "{outside}"
+        );
+
+        let mut binned = acc.clone();
+        binned.histogram.as_mut().unwrap().overflow += 1;
+        let bins = consistent(&binned, 3).unwrap_err();
+        assert!(bins.contains("histogram holds 4 values"), "{bins}");
+
+        let mut overflowing = acc;
+        overflowing.nan = u64::MAX;
+        assert!(consistent(&overflowing, 3).is_err());
+    }
+
+    #[test]
+    fn a_task_part_must_hold_exactly_its_slices_tasks() {
+        let outcome = |task| TaskOutcome {
+            task,
+            attempts: 1,
+            values: Default::default(),
+            failure: None,
+            log: String::new(),
+            stdout: String::new(),
+            elapsed_s: 0.0,
+            stderr_tail: Vec::new(),
+            outputs: Vec::new(),
+        };
+        let expected = Expected {
+            job_hash: "h",
+            slice: 1,
+            slices: 2,
+            start: 0,
+            end: 80,
+        };
+        let part_of =
+            |ids: &[u64]| Part::of_tasks(&expected, ids.iter().map(|&t| outcome(t)).collect(), 0.0);
+        let whole: Vec<u64> = (1..80).step_by(2).collect();
+        assert_eq!(holds_its_tasks(&part_of(&whole), 80, 2), Ok(()));
+        let short = holds_its_tasks(&part_of(&whole[..39]), 80, 2).unwrap_err();
+        assert!(
+            short.contains("holds 39 task outcomes, but its slice has 40"),
+            "{short}"
+        );
+        let mut shifted = whole.clone();
+        shifted[0] = 0;
+        assert!(holds_its_tasks(&part_of(&shifted), 80, 2).is_err());
+    }
 }
