@@ -14,7 +14,7 @@ const SUBMIT_COMMANDS: &str = include_str!("../../condor/submit-commands.txt");
 
 /// Commands hpcsub writes itself: giving them again would change what runs or where its
 /// output goes, or say twice what the job file says elsewhere.
-const WRITTEN_BY_HPCSUB: [&str; 15] = [
+const WRITTEN_BY_HPCSUB: [&str; 16] = [
     "universe",
     "executable",
     "arguments",
@@ -30,6 +30,7 @@ const WRITTEN_BY_HPCSUB: [&str; 15] = [
     "max_idle",
     "batch_name",
     "allowed_execute_duration",
+    "checkpoint_exit_code",
 ];
 
 fn known_commands() -> impl Iterator<Item = &'static str> {
