@@ -17,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,6 +64,19 @@ def measure(cmd, env=None):
     return wall, usage.ru_maxrss / 1024, out_path.read_text().strip()
 
 
+def submitted_slice(job, n):
+    """The command of one array element of a one-slice run of `job` (a dry-run submit), which
+    first removes the part a previous round left, so every round computes."""
+    work = Path(tempfile.mkdtemp(prefix="hpcsub-bench-"))
+    text = job.read_text().replace("samples: 200_000_000", f"samples: {n}").replace("slices: 4", "slices: 1")
+    (work / "job.yaml").write_text(text)
+    run_dir = work / "run"
+    sh([str(HPCSUB), "submit", str(work / "job.yaml"), "--to", "slurm", "--dry-run", "--run-dir", str(run_dir), "-q"],
+       stdout=subprocess.DEVNULL)
+    return ["sh", "-c", 'rm -f "$1/parts/0.json" && exec "$2" slice "$1" --index 0 --threads 2 -q',
+            "sh", str(run_dir), str(HPCSUB)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200_000_000)
@@ -79,6 +93,9 @@ def main():
         "hpcsub, 1 thread": (hpcsub(1), 1, args.repeat),
         "hpcsub without generated code (HPCSUB_ISA=avx512), 2 threads": (
             hpcsub(2), 2, args.repeat, dict(os.environ, HPCSUB_ISA="avx512")
+        ),
+        "hpcsub slice (one submitted slice: checkpointed segments, a part file), 2 threads": (
+            submitted_slice(job, n), 2, args.repeat
         ),
         "fused Rust loop (target-cpu=native), 2 threads": ([str(FUSED), str(n), "2"], 2, args.repeat),
         "fused Rust loop (target-cpu=native), 1 thread": ([str(FUSED), str(n), "1"], 1, args.repeat),

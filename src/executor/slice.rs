@@ -44,9 +44,12 @@ pub struct Stopped {
     pub end_block: u64,
 }
 
-/// Blocks computed between two looks at the clock and at signals: a few milliseconds to a
-/// second of work.
-const SEGMENT_BLOCKS: u64 = 1024;
+/// The work between two looks at the clock and at signals: long enough that starting the
+/// threads (and compiling their code) is lost in it, short enough to stop well within Slurm's
+/// grace time. Each segment's size comes from the speed of the one before.
+const SEGMENT_SECONDS: f64 = 0.5;
+/// The first segment, which measures the speed.
+const FIRST_SEGMENT_BLOCKS: u64 = 64;
 
 /// The signal that asked this slice to stop (SIGTERM from a preemption or a requeue, SIGUSR1
 /// from Slurm's `--signal` before the time limit), or 0.
@@ -133,8 +136,9 @@ pub fn run(
     };
     // Blocks in segments, merged as they come: merging is exact, so any cut gives the bits of
     // one pass.
+    let mut segment_blocks = FIRST_SEGMENT_BLOCKS;
     while next_block < range.end_block {
-        let end_block = (next_block + SEGMENT_BLOCKS).min(range.end_block);
+        let end_block = (next_block + segment_blocks).min(range.end_block);
         let segment = plan::Slice {
             index: slice,
             start: next_block * BLOCK_SAMPLES,
@@ -142,6 +146,7 @@ pub fn run(
             first_block: next_block,
             end_block,
         };
+        let began = Instant::now();
         acc.merge(&local::run_slice(
             &kernel,
             histogram,
@@ -149,6 +154,9 @@ pub fn run(
             threads,
             &Progress::hidden(),
         ));
+        let blocks_per_second =
+            (end_block - next_block) as f64 / began.elapsed().as_secs_f64().max(1e-6);
+        segment_blocks = ((blocks_per_second * SEGMENT_SECONDS) as u64).max(threads as u64);
         next_block = end_block;
         let signal = STOP.load(Ordering::SeqCst);
         if next_block < range.end_block && signal != 0 {
