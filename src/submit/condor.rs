@@ -510,7 +510,9 @@ pub fn queue_entries(
         let state = match event.code {
             0 | 4 | 13 => Some(QueueState::Pending),
             1 => Some(QueueState::Running),
-            12 => Some(QueueState::Held),
+            12 => Some(QueueState::Held(
+                event.reason.clone().unwrap_or_else(|| "held".into()),
+            )),
             5 => match event.return_value {
                 Some(0) => None,
                 Some(code) => Some(QueueState::Ended(format!("exit code {code}"))),
@@ -593,7 +595,7 @@ mod tests {
                 QueueEntry {
                     job_id: "42".into(),
                     slice: Some(1),
-                    state: QueueState::Held
+                    state: QueueState::Held("Out of memory".into())
                 },
                 QueueEntry {
                     job_id: "43".into(),

@@ -9,8 +9,9 @@ use serde::Serialize;
 pub enum QueueState {
     Pending,
     Running,
-    /// Held or suspended: in the queue, but not going to run until someone acts.
-    Held,
+    /// Held or suspended: in the queue, but not going to run until someone acts; and why, as
+    /// the scheduler says (HTCondor's hold reason, Slurm's state name).
+    Held(String),
     /// Left the queue, as the scheduler still remembers: `COMPLETED`, or why it did not,
     /// such as `TIMEOUT`, `CANCELLED`, `NODE_FAIL`, `OUT_OF_MEMORY`, `PREEMPTED`, an exit code.
     Ended(String),
@@ -27,7 +28,7 @@ impl QueueState {
             "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" | "RESIZING" => {
                 QueueState::Running
             }
-            "SUSPENDED" | "STOPPED" => QueueState::Held,
+            "SUSPENDED" | "STOPPED" => QueueState::Held(name.to_string()),
             "COMPLETED" | "FAILED" | "TIMEOUT" | "CANCELLED" | "NODE_FAIL" | "OUT_OF_MEMORY"
             | "PREEMPTED" | "BOOT_FAIL" | "DEADLINE" | "REVOKED" | "SPECIAL_EXIT" => {
                 QueueState::Ended(name.to_string())
@@ -40,7 +41,7 @@ impl QueueState {
         match self {
             QueueState::Pending => "pending",
             QueueState::Running => "running",
-            QueueState::Held => "held",
+            QueueState::Held(_) => "held",
             QueueState::Ended(name) | QueueState::Other(name) => name,
         }
     }

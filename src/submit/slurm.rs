@@ -342,7 +342,7 @@ impl Backend for Slurm {
         }
         let list = ids.join(",");
         // `-t all`: jobs that ended too, while Slurm remembers them, for why a slice failed.
-        let args = ["-h", "-r", "-t", "all", "-o", "%i %T", "-j", &list];
+        let args = ["-h", "-r", "-t", "all", "-o", "%i %T %r", "-j", &list];
         let entries = match process::run_scheduler("squeue", &args, &run.path) {
             Ok(output) => parse_squeue(&output)
                 .into_iter()
@@ -427,12 +427,15 @@ pub fn parse_sbatch_parsable(output: &str) -> Option<String> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| id.to_string())
 }
 
-/// `squeue -h -r -o "%i %T"` lines: `JOB STATE` or `JOB_INDEX STATE` for array elements, whose
-/// array index is given as the slice (the caller adds the piece's offset).
+/// `squeue -h -r -o "%i %T %r"` lines: `JOB STATE REASON`, or `JOB_INDEX STATE REASON` for array
+/// elements, whose array index is given as the slice (the caller adds the piece's offset). A
+/// pending job held by a user or an admin (`JobHeldUser`, `JobHeldAdmin`) is held.
 pub fn parse_squeue(text: &str) -> Vec<QueueEntry> {
     text.lines()
         .filter_map(|line| {
-            let (id, state) = line.trim().split_once(' ')?;
+            let mut fields = line.split_whitespace();
+            let (id, state) = (fields.next()?, fields.next()?);
+            let reason = fields.next().unwrap_or_default();
             let (job_id, index) = match id.split_once('_') {
                 Some((job, index)) => (job, Some(index.parse().ok()?)),
                 None => (id, None),
@@ -440,7 +443,12 @@ pub fn parse_squeue(text: &str) -> Vec<QueueEntry> {
             Some(QueueEntry {
                 job_id: job_id.to_string(),
                 slice: index,
-                state: QueueState::from_slurm(state.trim()),
+                state: match QueueState::from_slurm(state) {
+                    QueueState::Pending if reason.starts_with("JobHeld") => {
+                        QueueState::Held(reason.to_string())
+                    }
+                    queued => queued,
+                },
             })
         })
         .collect()
@@ -492,6 +500,28 @@ mod tests {
         assert!(
             INVALID_JOB.contains("Invalid job id"),
             "what poll() looks for"
+        );
+    }
+
+    /// Captured on the private cluster: an array submitted with `--hold`, a running job and
+    /// one waiting for the array.
+    const SQUEUE_HELD: &str = include_str!("../../tests/fixtures/slurm/squeue-held.txt");
+
+    #[test]
+    fn held_jobs_are_held_with_slurms_reason() {
+        let entries = parse_squeue(SQUEUE_HELD);
+        let states: Vec<(&str, Option<u32>, QueueState)> = entries
+            .iter()
+            .map(|e| (e.job_id.as_str(), e.slice, e.state.clone()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("54", None, QueueState::Pending),
+                ("52", Some(0), QueueState::Held("JobHeldUser".into())),
+                ("52", Some(1), QueueState::Held("JobHeldUser".into())),
+                ("53", None, QueueState::Running),
+            ]
         );
     }
 

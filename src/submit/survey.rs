@@ -110,7 +110,10 @@ fn queue_state(entry: &QueueEntry) -> (SliceState, Option<String>) {
     match &entry.state {
         QueueState::Running => (SliceState::Running, None),
         QueueState::Pending => (SliceState::Pending, None),
-        QueueState::Held => (SliceState::Pending, Some("held in the queue".into())),
+        QueueState::Held(why) => (
+            SliceState::Pending,
+            Some(format!("held in the queue: {why}")),
+        ),
         QueueState::Other(name) => (SliceState::Pending, Some(format!("queue state {name}"))),
         QueueState::Ended(name) => (SliceState::Missing, Some(ended_reason(name))),
     }
@@ -336,7 +339,7 @@ mod tests {
             QueueEntry {
                 job_id: "7".into(),
                 slice: Some(2),
-                state: QueueState::Held,
+                state: QueueState::Held("SUSPENDED".into()),
             },
             QueueEntry {
                 job_id: "8".into(),
@@ -348,6 +351,10 @@ mod tests {
             None
         });
         assert_eq!(states(&survey), ["done", "running", "pending"]);
+        assert_eq!(
+            survey.slices[2].reason.as_deref(),
+            Some("held in the queue: SUSPENDED")
+        );
         assert!(survey.to_rerun().is_empty());
         assert_eq!(survey.gather_queued["pending"], 1);
     }
