@@ -234,3 +234,22 @@ pub fn statuses(report: &Value) -> Vec<(&str, &str)> {
         .map(|s| (s["step"].as_str().unwrap(), s["status"].as_str().unwrap()))
         .collect()
 }
+
+/// `hpcsub submit JOB --to slurm --dry-run --json --run-dir RUN_DIR`: the run directory it printed.
+pub fn dry_run_slurm(job: &Path, run_dir: &Path) -> PathBuf {
+    let printed = success_json(&output_of(
+        hpcsub()
+            .args([
+                "submit",
+                "--to",
+                "slurm",
+                "--dry-run",
+                "--json",
+                "--run-dir",
+            ])
+            .arg(run_dir)
+            .arg(job),
+    ));
+    assert_eq!(printed["job_ids"], serde_json::json!([]));
+    PathBuf::from(printed["run_dir"].as_str().unwrap())
+}

@@ -151,20 +151,7 @@ fn input_errors_are_located() {
 fn a_submitted_run_freezes_its_inputs_and_says_when_one_changed() {
     let dir = tempfile::tempdir().unwrap();
     let (job, expected) = input_job(dir.path());
-    let printed = success_json(&output_of(
-        hpcsub()
-            .args([
-                "submit",
-                "--to",
-                "slurm",
-                "--dry-run",
-                "--json",
-                "--run-dir",
-            ])
-            .arg(dir.path().join("run"))
-            .arg(&job),
-    ));
-    let run_dir = Path::new(printed["run_dir"].as_str().unwrap()).to_path_buf();
+    let run_dir = dry_run_slurm(&job, &dir.path().join("run"));
     // A new input after submission changes nothing the slices run.
     std::fs::write(dir.path().join("data/f9.txt"), "1\n").unwrap();
     let elsewhere = tempfile::tempdir().unwrap();

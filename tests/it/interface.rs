@@ -30,21 +30,7 @@ split: {slices: 2, threads: 1}
 
 /// `hpcsub submit JOB --to slurm --dry-run --json --run-dir DIR/run`; the run directory.
 fn dry_run(dir: &Path, text: &str) -> PathBuf {
-    let job = write_job(dir, "job.yaml", text);
-    let printed = success_json(&output_of(
-        hpcsub()
-            .args([
-                "submit",
-                "--to",
-                "slurm",
-                "--dry-run",
-                "--json",
-                "--run-dir",
-            ])
-            .arg(dir.join("run"))
-            .arg(&job),
-    ));
-    PathBuf::from(printed["run_dir"].as_str().unwrap())
+    dry_run_slurm(&write_job(dir, "job.yaml", text), &dir.join("run"))
 }
 
 fn compute_slices(run_dir: &Path, slices: u32) {

@@ -38,23 +38,10 @@ fn endless_files_are_refused_promptly() {
         "job.yaml",
         "name: zero\ncompute:\n  samples: 10000\n  expr: 1\nsplit: {slices: 2}\n",
     );
-    let printed = success_json(&output_of(
-        hpcsub()
-            .args([
-                "submit",
-                "--to",
-                "slurm",
-                "--dry-run",
-                "--json",
-                "--run-dir",
-            ])
-            .arg(dir.path().join("run"))
-            .arg(&job),
-    ));
-    let run_dir = Path::new(printed["run_dir"].as_str().unwrap());
+    let run_dir = dry_run_slurm(&job, &dir.path().join("run"));
     std::os::unix::fs::symlink("/dev/zero", run_dir.join("parts/1.json")).unwrap();
     let started = Instant::now();
-    let (code, report) = gather_json(run_dir);
+    let (code, report) = gather_json(&run_dir);
     assert_eq!(code, Some(3));
     assert!(started.elapsed() < Duration::from_secs(10));
     let problem = report["problems"][1]["problem"].as_str().unwrap();
@@ -217,20 +204,7 @@ fn a_stopped_or_killed_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_
     let job = write_job(dir.path(), "long.yaml", LONG_SLICE);
     let local = run_json(&job, &[]);
     for (signal, code) in [(libc::SIGTERM, Some(85)), (libc::SIGKILL, None)] {
-        let printed = success_json(&output_of(
-            hpcsub()
-                .args([
-                    "submit",
-                    "--to",
-                    "slurm",
-                    "--dry-run",
-                    "--json",
-                    "--run-dir",
-                ])
-                .arg(dir.path().join(format!("run-{signal}")))
-                .arg(&job),
-        ));
-        let run_dir = Path::new(printed["run_dir"].as_str().unwrap()).to_path_buf();
+        let run_dir = dry_run_slurm(&job, &dir.path().join(format!("run-{signal}")));
         assert_eq!(interrupted_slice(&run_dir, signal), code, "signal {signal}");
         assert!(!run_dir.join("parts/0.json").exists());
         let resumed = success_json(&output_of(
@@ -265,20 +239,7 @@ fn a_task_slice_stopped_midway_reruns_only_its_unfinished_tasks() {
             slow.display()
         ),
     );
-    let printed = success_json(&output_of(
-        hpcsub()
-            .args([
-                "submit",
-                "--to",
-                "slurm",
-                "--dry-run",
-                "--json",
-                "--run-dir",
-            ])
-            .arg(dir.path().join("run"))
-            .arg(&job),
-    ));
-    let run_dir = Path::new(printed["run_dir"].as_str().unwrap()).to_path_buf();
+    let run_dir = dry_run_slurm(&job, &dir.path().join("run"));
     let mut child = hpcsub()
         .args(["slice", "--index", "0", "-q"])
         .arg(&run_dir)

@@ -26,23 +26,7 @@ resources:
 ";
 
 fn submit_dry_run(dir: &Path, job_text: &str) -> PathBuf {
-    let job = write_job(dir, "job.yaml", job_text);
-    let run_dir = dir.join("run");
-    let printed = success_json(&output_of(
-        hpcsub()
-            .args([
-                "submit",
-                "--to",
-                "slurm",
-                "--dry-run",
-                "--json",
-                "--run-dir",
-            ])
-            .arg(&run_dir)
-            .arg(&job),
-    ));
-    assert_eq!(printed["job_ids"], serde_json::json!([]));
-    PathBuf::from(printed["run_dir"].as_str().unwrap())
+    dry_run_slurm(&write_job(dir, "job.yaml", job_text), &dir.join("run"))
 }
 
 /// Runs a generated script with bash, as a Slurm node would.
