@@ -137,16 +137,11 @@ pub struct TaskProgress {
 impl TaskProgress {
     /// A bar for `total` tasks, shown only if `visible` and stderr is a terminal.
     pub fn new(total: u64, visible: bool) -> TaskProgress {
-        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
-                )
-                .expect("the template is valid"),
-            );
-            bar
-        });
+        let bar = terminal_bar(
+            total,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
+            visible,
+        );
         TaskProgress {
             done: AtomicU64::new(0),
             running: AtomicU64::new(0),
@@ -193,18 +188,14 @@ pub struct SubmitProgress {
 
 impl SubmitProgress {
     pub fn new(jobs: usize, visible: bool) -> SubmitProgress {
-        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(jobs as u64), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
-                )
-                .expect("the template is valid"),
-            );
+        let bar = terminal_bar(
+            jobs as u64,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
+            visible,
+        );
+        if let Some(bar) = &bar {
             bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
+        }
         SubmitProgress { bar }
     }
 
@@ -230,20 +221,14 @@ pub struct WaitProgress {
 
 impl WaitProgress {
     pub fn new(slices: u32, visible: bool) -> WaitProgress {
-        let bar = (visible && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(u64::from(slices)),
-                ProgressDrawTarget::stderr(),
-            );
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
-                )
-                .expect("the template is valid"),
-            );
+        let bar = terminal_bar(
+            u64::from(slices),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
+            visible,
+        );
+        if let Some(bar) = &bar {
             bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
+        }
         WaitProgress { bar }
     }
 
@@ -265,4 +250,13 @@ impl WaitProgress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// A bar of `len` steps drawn with `template` on stderr, if `visible` and stderr is a terminal.
+fn terminal_bar(len: u64, template: &str, visible: bool) -> Option<ProgressBar> {
+    (visible && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
+        bar
+    })
 }
