@@ -13,8 +13,8 @@ use rand_core::TryRng;
 
 /// Samples per block: the unit of seeding, of scheduling, and of the fixed-order partial sums.
 pub const BLOCK_SAMPLES: u64 = 4096;
-/// Interleaved generators per block.
-pub const LANES: usize = 8;
+/// Interleaved generators per block: one per running sum of the accumulator's lanes.
+pub use crate::reduce::accumulator::LANES;
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 

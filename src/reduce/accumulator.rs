@@ -7,8 +7,11 @@
 //! bits.
 
 use super::exact_sum::ExactSum;
-use crate::kernel::rng::LANES;
 use crate::spec::{HistogramSpec, Statistic};
+
+/// Running sums per block (one SIMD register of f64 per statistic); the kernel interleaves as
+/// many generators.
+pub const LANES: usize = 8;
 
 /// The lane statistics a job needs besides the sum of deviations: squares for `var`/`std`,
 /// extremes for `min`/`max`. What is computed does not depend on what is skipped, so the

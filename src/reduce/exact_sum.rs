@@ -282,9 +282,12 @@ mod tests {
             let mut left = sum_of(&values[..split]);
             left.merge(&sum_of(&values[split..]));
             let mut shuffled = values.clone();
-            let mut state = seed;
+            let mut state = seed | 1;
             for i in (1..shuffled.len()).rev() {
-                state = crate::kernel::rng::mix64(state.wrapping_add(i as u64));
+                // xorshift64: any fixed shuffle of the seed will do.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
                 shuffled.swap(i, (state % (i as u64 + 1)) as usize);
             }
             let reordered = sum_of(&shuffled);
