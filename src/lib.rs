@@ -16,6 +16,7 @@ pub mod expr;
 pub mod graph;
 pub mod jobfile;
 pub mod kernel;
+pub mod math;
 pub mod plan;
 pub mod process;
 pub mod progress;

@@ -1,10 +1,12 @@
 //! What every operator and function computes, defined once for one `f64` at a time.
 //!
-//! Transcendental functions come from the pure-Rust `libm` crate rather than the platform's C
-//! library, whose CPU-specific variants may differ in the last bit: a job must give the same bits
-//! on a laptop and on every node of a cluster. Nothing here uses fused multiply-add.
+//! Transcendental functions are hpcsub's own (`math`), the same algorithm the vector code runs,
+//! never the platform's C library, whose CPU-specific variants may differ in the last bit: a job
+//! must give the same bits on a laptop and on every node of a cluster. Nothing here uses fused
+//! multiply-add.
 
 use super::{BinaryOp, UnaryOp};
+use crate::math::{self, Special};
 
 /// The built-in functions, with the names users write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,12 +84,12 @@ impl Function {
     pub fn apply1(self, x: f64) -> f64 {
         match self {
             Function::Sqrt => x.sqrt(),
-            Function::Exp => libm::exp(x),
-            Function::Log => libm::log(x),
-            Function::Log10 => libm::log10(x),
-            Function::Sin => libm::sin(x),
-            Function::Cos => libm::cos(x),
-            Function::Tan => libm::tan(x),
+            Function::Exp => math::scalar(Special::Exp, x, x),
+            Function::Log => math::scalar(Special::Log, x, x),
+            Function::Log10 => math::scalar(Special::Log10, x, x),
+            Function::Sin => math::scalar(Special::Sin, x, x),
+            Function::Cos => math::scalar(Special::Cos, x, x),
+            Function::Tan => math::scalar(Special::Tan, x, x),
             Function::Abs => x.abs(),
             Function::Floor => x.floor(),
             Function::Ceil => x.ceil(),
@@ -98,14 +100,10 @@ impl Function {
     }
 }
 
-/// `x^2` is `x*x`, exactly as the compiled program computes it after strength reduction.
+/// `base^exponent` by `math::pow`, where `x^2` is `x*x`.
 #[inline(always)]
 pub fn pow(base: f64, exponent: f64) -> f64 {
-    if exponent == 2.0 {
-        base * base
-    } else {
-        libm::pow(base, exponent)
-    }
+    math::scalar(Special::Pow, base, exponent)
 }
 
 /// The smaller of two values; a NaN loses to a number. Written out rather than `f64::min`,
@@ -163,7 +161,7 @@ pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
 #[inline(always)]
 pub fn apply2(function: Function, a: f64, b: f64) -> f64 {
     match function {
-        Function::Atan2 => libm::atan2(a, b),
+        Function::Atan2 => math::scalar(Special::Atan2, a, b),
         Function::Min => min(a, b),
         Function::Max => max(a, b),
         Function::Pow => pow(a, b),
