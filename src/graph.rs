@@ -167,9 +167,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
         let key = format!("instruction {i}");
         let id = match *instruction {
             Instruction::Draw {
-                stream,
-                distribution: d,
-                ..
+                stream, draw: d, ..
             } => {
                 let label = format!("{} ~ {d}\nstream {stream}", program.stream_names[stream]);
                 dot.node(
@@ -186,6 +184,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                     UnaryKind::Op(UnaryOp::Neg) => "neg",
                     UnaryKind::Op(UnaryOp::Not) => "!",
                     UnaryKind::Function(f) => f.name(),
+                    UnaryKind::Bits(op) => op.name(),
                 };
                 dot.fed(key, label, ", shape=circle", &[registers[arg].clone()])
             }
@@ -195,6 +194,7 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                 let label = match kind {
                     BinaryKind::Op(op) => op.symbol(),
                     BinaryKind::Function(f) => f.name(),
+                    BinaryKind::Scale => "scale",
                 };
                 let inputs = [
                     operand(dot, &registers, left),
@@ -214,6 +214,18 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                     operand(dot, &registers, if_false),
                 ];
                 dot.fed(key, "where", ", shape=circle", &inputs)
+            }
+            Instruction::Patch {
+                special,
+                condition,
+                fast,
+                args,
+                ..
+            } => {
+                let inputs =
+                    [condition, fast, args[0], args[1]].map(|o| operand(dot, &registers, o));
+                let label = format!("patch {}", special.name());
+                dot.fed(key, &label, ", shape=box", &inputs)
             }
             Instruction::Fused {
                 outer,

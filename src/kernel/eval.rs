@@ -2,8 +2,8 @@
 //!
 //! The block loop is written once (`run_block_body`, always inlined) and instantiated three
 //! times: for AVX-512, for AVX2 and for any x86-64 or other CPU. Every operation is exact IEEE
-//! arithmetic, integer work or a `libm` call, and nothing uses fused multiply-add, so the three
-//! paths give the same bits (tests check it).
+//! arithmetic, integer work on the bits, or (for patched lanes) a scalar call, and nothing uses
+//! fused multiply-add, so the three paths give the same bits (tests check it).
 
 use std::ops::Range;
 
@@ -15,6 +15,7 @@ use super::program::{
 };
 use super::rng::{BLOCK_SAMPLES, LANES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
+use crate::math::{self, Bits};
 use crate::reduce::{Accumulator, Histogram, LaneStats, Tracked};
 
 /// The code paths: the block loop compiled for each instruction set, and the job's program
@@ -240,12 +241,8 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
         let (inputs, rest) = registers.split_at_mut(instruction.dst());
         let out = &mut rest[0];
         match *instruction {
-            Instruction::Draw {
-                stream,
-                distribution,
-                ..
-            } => {
-                distribution::draw(distribution, &mut lanes[stream], out);
+            Instruction::Draw { stream, draw, .. } => {
+                distribution::draw(draw, &mut lanes[stream], out);
             }
             Instruction::Index { .. } => {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -275,6 +272,27 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
                 let f = operand(inputs, if_false);
                 for (j, o) in out.iter_mut().enumerate() {
                     *o = semantics::select(c.at(j), t.at(j), f.at(j));
+                }
+            }
+            Instruction::Patch {
+                special,
+                condition,
+                fast,
+                args: [a, b],
+                ..
+            } => {
+                let c = operand(inputs, condition);
+                let fast = operand(inputs, fast);
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = fast.at(j);
+                }
+                if (0..CHUNK).any(|j| semantics::is_true(c.at(j))) {
+                    let (a, b) = (operand(inputs, a), operand(inputs, b));
+                    for (j, o) in out.iter_mut().enumerate() {
+                        if semantics::is_true(c.at(j)) {
+                            *o = special.fallback(a.at(j), b.at(j));
+                        }
+                    }
                 }
             }
         }
@@ -321,6 +339,10 @@ fn unary(kind: UnaryKind, x: &Register, out: &mut Register) {
         UnaryKind::Function(Function::Abs) => map1(x, out, f64::abs),
         UnaryKind::Function(Function::Floor) => map1(x, out, f64::floor),
         UnaryKind::Function(Function::Ceil) => map1(x, out, f64::ceil),
+        UnaryKind::Bits(Bits::Exponent) => map1(x, out, |v| Bits::Exponent.apply(v)),
+        UnaryKind::Bits(Bits::Significand) => map1(x, out, |v| Bits::Significand.apply(v)),
+        UnaryKind::Bits(Bits::HighWord) => map1(x, out, |v| Bits::HighWord.apply(v)),
+        UnaryKind::Bits(Bits::PowerOfTwo) => map1(x, out, |v| Bits::PowerOfTwo.apply(v)),
         other => map1(x, out, |v| apply_unary(other, v)),
     }
 }
@@ -376,6 +398,7 @@ fn binary(
         }
         BinaryKind::Function(Function::Min) => map2(a, b, out, semantics::min),
         BinaryKind::Function(Function::Max) => map2(a, b, out, semantics::max),
+        BinaryKind::Scale => map2(a, b, out, math::scale),
         other => map2(a, b, out, |x, y| apply_binary(other, x, y)),
     }
 }

@@ -122,15 +122,9 @@ fn renumber(steps: &[Step], output: usize) -> (Vec<f64>, Vec<Instruction>, usize
                     inner_first,
                 },
                 Step::Keep(instruction) => match instruction {
-                    Instruction::Draw {
-                        stream,
-                        distribution,
-                        ..
-                    } => Instruction::Draw {
-                        dst,
-                        stream,
-                        distribution,
-                    },
+                    Instruction::Draw { stream, draw, .. } => {
+                        Instruction::Draw { dst, stream, draw }
+                    }
                     Instruction::Index { .. } => Instruction::Index { dst },
                     Instruction::Splat { value, .. } => Instruction::Splat { dst, value },
                     Instruction::Unary { kind, arg, .. } => Instruction::Unary {
@@ -156,6 +150,19 @@ fn renumber(steps: &[Step], output: usize) -> (Vec<f64>, Vec<Instruction>, usize
                         condition: operand(condition),
                         if_true: operand(if_true),
                         if_false: operand(if_false),
+                    },
+                    Instruction::Patch {
+                        special,
+                        condition,
+                        fast,
+                        args,
+                        ..
+                    } => Instruction::Patch {
+                        dst,
+                        special,
+                        condition: operand(condition),
+                        fast: operand(fast),
+                        args: args.map(operand),
                     },
                     Instruction::Fused { .. } => unreachable!("fusion runs once"),
                 },
@@ -186,6 +193,12 @@ pub fn reads(instruction: &Instruction) -> Vec<usize> {
             if_false,
             ..
         } => registers(&[condition, if_true, if_false]),
+        Instruction::Patch {
+            condition,
+            fast,
+            args: [a, b],
+            ..
+        } => registers(&[condition, fast, a, b]),
         Instruction::Fused { args, .. } => args.to_vec(),
     }
 }

@@ -1,6 +1,7 @@
 //! The instructions of a register program: what each computes, from which registers.
 
-use crate::expr::{BinaryOp, Distribution, Function, UnaryOp};
+use crate::expr::{BinaryOp, Function, UnaryOp};
+use crate::math::{Bits, Special};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Operand {
@@ -11,13 +12,37 @@ pub enum Operand {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryKind {
     Op(UnaryOp),
+    /// One of the functions that are one exact operation (`sqrt`, `abs`, `floor`, `ceil`).
     Function(Function),
+    Bits(Bits),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BinaryKind {
     Op(BinaryOp),
+    /// `min` or `max`.
     Function(Function),
+    /// `math::scale`: `left * 2^right`.
+    Scale,
+}
+
+/// What a draw makes of each raw output of its stream; the distributions' transforms are
+/// instructions of their own (`math::normal_quantile`, `math::exponential`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Draw {
+    /// `low + (high - low) * u`, `u` in [0, 1).
+    Uniform { low: f64, high: f64 },
+    /// `p` in (0, 1): the uniform grid shifted by half a step.
+    OpenUnit,
+}
+
+impl std::fmt::Display for Draw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Draw::Uniform { low, high } => write!(f, "uniform({low}, {high})"),
+            Draw::OpenUnit => write!(f, "uniform on (0, 1)"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -26,7 +51,7 @@ pub enum Instruction {
     Draw {
         dst: usize,
         stream: usize,
-        distribution: Distribution,
+        draw: Draw,
     },
     /// The global sample index.
     Index {
@@ -52,6 +77,15 @@ pub enum Instruction {
         condition: Operand,
         if_true: Operand,
         if_false: Operand,
+    },
+    /// `fast`, except in the lanes where `condition` is true, which take `special`'s `libm`
+    /// value of `args` (`math::Vector::patch`).
+    Patch {
+        dst: usize,
+        special: Special,
+        condition: Operand,
+        fast: Operand,
+        args: [Operand; 2],
     },
     /// `outer(inner(args[0], args[1]), args[2])`, or `outer(args[2], inner(...))` when
     /// `!inner_first`: two arithmetic operations in one pass, the intermediate never stored.
@@ -96,6 +130,7 @@ impl Instruction {
             | Instruction::Unary { dst, .. }
             | Instruction::Binary { dst, .. }
             | Instruction::Select { dst, .. }
+            | Instruction::Patch { dst, .. }
             | Instruction::Fused { dst, .. } => dst,
         }
     }

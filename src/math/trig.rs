@@ -284,9 +284,10 @@ const HUGE_RATIO: f64 = f64::from_bits(0x7E70_0000_0000_0000);
 const PI: f64 = 3.1415926535897931160E+00;
 const PI_LO: f64 = 1.2246467991473531772E-16;
 
-/// atan(a) for `a >= 0`: fdlibm's five intervals, each `(p a - q) / (p + q a)` for its own
-/// `(p, q)`, which gives each interval's transform with exact extra operations.
-fn atan_positive<M: Vector + ?Sized>(m: &mut M, a: M::V) -> M::V {
+/// atan(a + c) as `hi - e`, for `a >= 0` and a tiny correction `c`: fdlibm's five intervals,
+/// each `(p a - q) / (p + q a)` for its own `(p, q)`, which gives each interval's transform
+/// with exact extra operations; `c` joins the low part of the interval's angle `hi`.
+fn atan_positive<M: Vector + ?Sized>(m: &mut M, a: M::V, c: M::V) -> [M::V; 2] {
     // Intervals from 7/16, 11/16, 19/16 and 39/16 on.
     let cuts = [0.4375, 0.6875, 1.1875, 2.4375];
     let at_least: Vec<M::V> = cuts.iter().map(|&cut| m.ge_c(a, cut)).collect();
@@ -319,27 +320,101 @@ fn atan_positive<M: Vector + ?Sized>(m: &mut M, a: M::V) -> M::V {
     let s2 = m.horner(w, &[AT[1], AT[3], AT[5], AT[7], AT[9]]);
     let s2 = m.mul(w, s2);
     let s = m.add(s1, s2);
+    let lo = m.add(lo, c);
     let xs = m.mul(x, s);
     let e = m.sub(xs, lo);
     let e = m.sub(e, x);
-    m.sub(hi, e)
+    [hi, e]
 }
 
-/// atan2(y, x): atan(|y/x|) placed in the quadrant of (x, y) with pi in two parts. Fast when
-/// both are finite and nonzero; other lanes are patched.
+/// Veltkamp's split of `v` into a high part of 26 bits and the rest, both exact.
+fn split<M: Vector + ?Sized>(m: &mut M, v: M::V) -> [M::V; 2] {
+    let c = m.mul_c(v, 134_217_729.0);
+    let d = m.sub(c, v);
+    let hi = m.sub(c, d);
+    let lo = m.sub(v, hi);
+    [hi, lo]
+}
+
+/// What `atan(|y/x|)` needs added for the rounding of `r = y/x`: `(y - r x) / x` (with `r x`
+/// exact by Dekker's product) over `1 + r^2`, signed as `|r|` moves. Zero where the split could
+/// overflow (`|x|` or `|r|` beyond 2^970) or the products, near `y`, overflow or underflow
+/// (`|y|` beyond 2^1000 or below 2^-960).
+fn ratio_correction<M: Vector + ?Sized>(m: &mut M, y: M::V, x: M::V, r: M::V) -> M::V {
+    let p = m.mul(r, x);
+    let [rh, rl] = split(m, r);
+    let [xh, xl] = split(m, x);
+    let e = m.mul(rh, xh);
+    let e = m.sub(e, p);
+    let t = m.mul(rh, xl);
+    let e = m.add(e, t);
+    let t = m.mul(rl, xh);
+    let e = m.add(e, t);
+    let t = m.mul(rl, xl);
+    let e = m.add(e, t);
+    let numerator = m.sub(y, p);
+    let numerator = m.sub(numerator, e);
+    let r_negative = m.lt_c(r, 0.0);
+    let flipped = m.neg(numerator);
+    let numerator = m.select(r_negative, flipped, numerator);
+    let r2 = m.mul(r, r);
+    let r2 = m.add_c(r2, 1.0);
+    let denominator = m.mul(x, r2);
+    let c = m.div(numerator, denominator);
+    let x_ok = m.magnitude_below(x, SPLIT_HIGH);
+    let r_ok = m.magnitude_below(r, SPLIT_HIGH);
+    let y_ok = m.magnitude_within(y, PRODUCT_LOW, PRODUCT_HIGH);
+    let ok = m.and(x_ok, r_ok);
+    let ok = m.and(ok, y_ok);
+    let zero = m.constant(0.0);
+    m.select(ok, c, zero)
+}
+
+/// Beyond these, `atan2` scales its arguments for the correction.
+const BIG: f64 = f64::from_bits(0x7830_0000_0000_0000);
+const SMALL: f64 = f64::from_bits(0x07B0_0000_0000_0000);
+/// 2^970, 2^-960 and 2^1000.
+const SPLIT_HIGH: f64 = f64::from_bits(0x7C90_0000_0000_0000);
+const PRODUCT_LOW: f64 = f64::from_bits(0x03F0_0000_0000_0000);
+const PRODUCT_HIGH: f64 = f64::from_bits(0x7E70_0000_0000_0000);
+
+/// atan2(y, x): atan(|y/x|), corrected for the rounding of the division, placed in the
+/// quadrant of (x, y) with pi in two parts and `pi - atan` in extra precision. Fast when both
+/// are finite and nonzero; other lanes are patched.
 pub fn atan2<M: Vector + ?Sized>(m: &mut M, y: M::V, x: M::V) -> M::V {
-    let ratio = m.div(y, x);
-    let ratio = m.abs(ratio);
+    let signed_ratio = m.div(y, x);
+    // The correction is that of any (y, x) scaled alike, which keeps its products in range.
+    let y_big = m.magnitude_within(y, BIG, f64::INFINITY);
+    let x_big = m.magnitude_within(x, BIG, f64::INFINITY);
+    let big = m.or(y_big, x_big);
+    let y_small = m.magnitude_below(y, SMALL);
+    let up = m.select_c(y_small, 2f64.powi(120), 1.0);
+    let down = m.constant(2f64.powi(-120));
+    let factor = m.select(big, down, up);
+    let scaled_y = m.mul(y, factor);
+    let scaled_x = m.mul(x, factor);
+    let correction = ratio_correction(m, scaled_y, scaled_x, signed_ratio);
+    let ratio = m.abs(signed_ratio);
     // Beyond 2^1000 the angle is pi/2 to the last bit, and an infinite ratio would give NaN
     // in the interval transform (0 * inf).
     let huge = m.ge_c(ratio, HUGE_RATIO);
     let clamped = m.constant(HUGE_RATIO);
     let ratio = m.select(huge, clamped, ratio);
-    let z = atan_positive(m, ratio);
+    let [hi, e] = atan_positive(m, ratio, correction);
+    let z = m.sub(hi, e);
+    // pi - z = (pi - hi) + e + pi_lo, with the rounding of pi - hi kept (Knuth's two-sum).
+    let s = m.c_sub(PI, hi);
+    let b = m.sub_c(s, PI);
+    let sb = m.sub(s, b);
+    let err = m.c_sub(PI, sb);
+    let minus_hi = m.neg(hi);
+    let hb = m.sub(minus_hi, b);
+    let err = m.add(err, hb);
+    let tail = m.add_c(e, PI_LO);
+    let tail = m.add(tail, err);
+    let left = m.add(s, tail);
     let y_negative = m.lt_c(y, 0.0);
     let x_negative = m.lt_c(x, 0.0);
-    let z_lo = m.sub_c(z, PI_LO);
-    let left = m.c_sub(PI, z_lo);
     let right = m.select(x_negative, left, z);
     let negated = m.neg(right);
     let fast = m.select(y_negative, negated, right);

@@ -69,13 +69,19 @@ fn check_names_the_code_path_and_why_a_job_is_not_machine_code() {
         return; // no AVX-512 here
     };
     assert!(native.contains("native: AVX-512 machine code"), "{native}");
-    let text = std::fs::read_to_string(&quadratic)
-        .unwrap()
-        .replace("sqrt(", "exp(");
-    let job = write_job(dir.path(), "exp.yaml", &text);
+    // Eight streams' generators take all 32 vector registers.
+    let vars: String = (0..8)
+        .map(|k| format!("    v{k}: uniform(0, {})\n", k + 1))
+        .collect();
+    let sum = (0..8)
+        .map(|k| format!("v{k}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let text = format!("name: many\ncompute:\n  samples: 1000\n  vars:\n{vars}  expr: {sum}\n");
+    let job = write_job(dir.path(), "many.yaml", &text);
     let fallback = code_line(&job, "native").unwrap();
     assert!(
-        fallback.contains("avx512 loops (not compiled to machine code: it does not handle exp())"),
+        fallback.contains("avx512 loops (not compiled to machine code: it does not handle more values at once than the 32 vector registers"),
         "{fallback}"
     );
 }

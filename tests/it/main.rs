@@ -14,4 +14,5 @@ mod scale_graph;
 mod slurm;
 mod submit;
 mod tasks;
+mod vector_math;
 mod workflows;

@@ -259,15 +259,25 @@ fn memory_does_not_grow_with_samples() {
 #[test]
 fn the_documented_stream_definition_reproduces_samples() {
     let dir = tempfile::tempdir().unwrap();
-    for index in [0u64, 7, 8, 4095, 4097, 123_457] {
+    let draws = [
+        ("uniform(5, 10)", ["uniform", "5", "10"].as_slice()),
+        ("normal(3, 2)", &["normal", "3", "2"]),
+        ("exponential(1.5)", &["exponential", "1.5"]),
+    ];
+    for (index, (draw, arguments)) in [0u64, 7, 8, 4095, 4097, 123_457, 129_999]
+        .into_iter()
+        .flat_map(|index| draws.iter().map(move |draw| (index, draw)))
+    {
+        // The sample alone, every other one a NaN the reduction skips: `max` is its value.
         let text = format!(
-            "name: one\nseed: 42\ncompute:\n  samples: 130000\n  vars:\n    a: uniform(5, 10)\n    i: index()\n  expr: where(i == {index}, a, 0)\nreduce: [max]\n"
+            "name: one\nseed: 42\ncompute:\n  samples: 130000\n  vars:\n    a: {draw}\n    i: index()\n  expr: where(i == {index}, a, 0/0)\nreduce: [max]\n"
         );
         let out = run_json(&write_job(dir.path(), "one.yaml", &text), &[]);
         let ours = out["result"]["max"].as_f64().unwrap();
         let python = std::process::Command::new("python3")
             .arg(repo_path("docs/reproduce_sample.py"))
-            .args(["42", "a", &index.to_string(), "5", "10"])
+            .args(["42", "a", &index.to_string()])
+            .args(*arguments)
             .output()
             .expect("python3 runs");
         assert!(
@@ -283,7 +293,7 @@ fn the_documented_stream_definition_reproduces_samples() {
         assert_eq!(
             ours.to_bits(),
             by_hand.to_bits(),
-            "sample {index}: {ours} vs {by_hand}"
+            "sample {index} of {draw}: {ours} vs {by_hand}"
         );
     }
 }
