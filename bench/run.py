@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of the 200M-sample quadratic kernel: hpcsub vs a hand-written fused
-Rust loop, numpy, numexpr and Dask, all on this machine in one run.
+Rust loop, numpy, numexpr and Dask, all on this machine in one run. Then the kernels with
+normal draws, exp and sin, and log, atan2 and pow (jobs/normal.yaml, jobs/exp_sin.yaml,
+jobs/log_atan2_pow.yaml) on every code path and in numpy, with the quadratic as the yardstick.
 
     python3 bench/run.py [--samples 200000000] [--repeat 5] [--quick]
+                         [--kernel-samples 100000000] [--kernel-repeat 3]
 
 Runs are interleaved round-robin, so a slow moment of a shared machine hits every tool alike;
 each tool's best and median wall time are reported. Peak RSS comes from wait4(). Writes
@@ -82,6 +85,8 @@ def main():
     parser.add_argument("--samples", type=int, default=200_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="skip the slow Python tools")
+    parser.add_argument("--kernel-samples", type=int, default=100_000_000)
+    parser.add_argument("--kernel-repeat", type=int, default=3)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     python = setup()
@@ -134,11 +139,15 @@ def main():
         mpi_startup["OMPI_MCA_pml=ob1"] = sorted(measure(tiny_mpi, dict(MPI_ENV, OMPI_MCA_pml="ob1"))[0] for _ in range(10))
         mpi_startup["Open MPI defaults"] = sorted(measure(tiny_mpi, MPI_ENV)[0] for _ in range(10))
 
+    kernels = kernel_runs(python, args.kernel_samples, args.kernel_repeat)
+
     raw = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": describe_machine(),
         "samples": n,
         "runs": runs,
+        "kernel_samples": args.kernel_samples,
+        "kernels": kernels,
         "tiny_job_run_s": startup,
         "check_s": checks,
         "mpi_tiny_job_s": mpi_startup,
@@ -147,6 +156,85 @@ def main():
     (RESULTS / f"quadratic-{stamp}.json").write_text(json.dumps(raw, indent=1))
     (ROOT / "BENCHMARKS.md").write_text(render(raw, tools))
     print((ROOT / "BENCHMARKS.md").read_text())
+
+
+KERNELS = ["normal", "exp_sin", "log_atan2_pow"]
+# The targets per sample, as multiples of the quadratic's time on the default path.
+KERNEL_TARGETS = {"normal": 3.0, "exp_sin": 2.0}
+
+
+def cpu_flags():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def kernel_runs(python, n, repeat):
+    """The runs' own elapsed_s of each kernel on each code path (2 threads) and in numpy (1
+    thread), interleaved round-robin with the quadratic on the default path."""
+    flags = cpu_flags()
+    paths = [p for p, needs in [("native", "avx512f"), ("avx2", "avx2"), ("portable", None)]
+             if needs is None or needs in flags]
+    hpcsub = lambda job, isa: (
+        [str(HPCSUB), "run", str(ROOT / "jobs" / f"{job}.yaml"), "--json", "-q", "--samples", str(n),
+         "--threads", "2"],
+        dict(os.environ, HPCSUB_ISA=isa),
+    )
+    commands = {"quadratic / " + paths[0]: hpcsub("quadratic", paths[0])}
+    for kernel in KERNELS:
+        for path in paths:
+            commands[f"{kernel} / {path}"] = hpcsub(kernel, path)
+        commands[f"{kernel} / numpy"] = ([str(python), str(BENCH / "numpy_kernels.py"), kernel, str(n)], None)
+    runs = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, (cmd, env) in commands.items():
+            out = json.loads(measure(cmd, env)[2])
+            mean = out["result"]["mean"] if "result" in out else out["mean"]
+            runs[name].append({"elapsed_s": out["elapsed_s"], "mean": mean})
+            print(f"  {name}: {out['elapsed_s']:.3f} s", flush=True)
+    return runs
+
+
+def render_kernels(raw):
+    runs, n = raw["kernels"], raw["kernel_samples"]
+    best = {name: min(r["elapsed_s"] for r in rs) for name, rs in runs.items()}
+    yardstick_name = next(name for name in runs if name.startswith("quadratic / "))
+    yardstick = best[yardstick_name]
+    default_path = yardstick_name.split(" / ")[1]
+    lines = [
+        "## Kernels beyond the quadratic: normal draws, exp, trigonometry, log, atan2, pow",
+        "",
+        f"{n:,} samples each, measured in the same run as the table above with "
+        f"`--kernel-samples {n}`, interleaved round-robin, best of {len(runs[yardstick_name])}. "
+        "Times are the runs' own `elapsed_s` (hpcsub: 2 threads; numpy: 1 thread, "
+        "`bench/numpy_kernels.py`, in chunks of 10M samples), so process start-up and imports "
+        "are left out. The yardstick is the quadratic (`jobs/quadratic.yaml`) on the default path "
+        f"({default_path}), at {yardstick / n * 2e9:.2f} ns/sample/core.",
+        "",
+        "| kernel | path | best elapsed (s) | ns/sample/core | ÷ quadratic per sample | numpy ÷ this | mean |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, rs in runs.items():
+        kernel, path = name.split(" / ")
+        threads = 1 if path == "numpy" else 2
+        numpy = best.get(f"{kernel} / numpy")
+        vs_numpy = f"{numpy / best[name]:.1f}×" if numpy and path != "numpy" else ""
+        lines.append(
+            f"| {kernel} | {path} | {best[name]:.3f} | {best[name] * threads / n * 1e9:.2f} | "
+            f"{best[name] / yardstick:.2f} | {vs_numpy} | {rs[0]['mean']:.10g} |"
+        )
+    lines.append("")
+    for kernel in KERNELS:
+        ours = best[f"{kernel} / {default_path}"]
+        target = KERNEL_TARGETS.get(kernel)
+        target_text = f" (target: at most {target:g}×)" if target else ""
+        lines.append(
+            f"- **{kernel}** on the default path: {ours / yardstick:.2f}× the quadratic's time per sample"
+            f"{target_text}; {best[f'{kernel} / numpy'] / ours:.1f}× faster than numpy (target: at least 25×)."
+        )
+    lines.append("")
+    return lines
 
 
 def describe_machine():
@@ -210,6 +298,8 @@ def render(raw, tools):
             f"{statistics.median(times) * 1e3:.0f} ms with {setting} (median of 10)."
         )
     lines.append("")
+    if "kernels" in raw:
+        lines += render_kernels(raw)
     profile = BENCH / "PROFILE.md"
     if profile.exists():
         lines.append(profile.read_text())
