@@ -172,7 +172,7 @@ fn a_run_of_years_is_estimated_and_warned_about() {
 }
 
 /// A compute job whose one slice takes a few seconds, saving its progress every half second.
-const LONG_SLICE: &str = "name: long\nseed: 9\ncompute:\n  samples: 2G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n";
+const LONG_SLICE: &str = "name: long\nseed: 9\ncompute:\n  samples: 8G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n";
 
 /// Runs slice 0 of `run_dir` and sends `signal` once a checkpoint exists; its exit code.
 fn interrupted_slice(run_dir: &Path, signal: i32) -> Option<i32> {
