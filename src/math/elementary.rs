@@ -161,7 +161,7 @@ const CP_L: f64 = -7.02846165095275826516e-09;
 
 /// `x^y`, fdlibm's algorithm: `log2|x|` in extra precision (`t1 + t2`), times `y` split into
 /// `y1 + y2`, then `2^z` with the integer part of `z` scaled in exactly. `y = 1`, `-1` and
-/// `1/2` give `x`, `1/x` and `sqrt(x)` exactly, as in fdlibm, `y = 2` gives `x*x`, and a negative `x` with a whole
+/// `1/2` give `x`, `1/x` and `sqrt(x)` exactly (fdlibm's, patched), `y = 2` gives `x*x`, and a negative `x` with a whole
 /// `y` takes the sign of `(-1)^y`. Fast for normal finite `x != 0` and finite `y` with
 /// `|y| < 2^31` (and `x > 0` or `y` whole); other lanes are patched.
 pub fn pow<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
@@ -288,27 +288,22 @@ pub fn pow<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
     let flip = m.and(x_negative, y_odd);
     let negated = m.neg(magnitude);
     let fast = m.select(flip, negated, magnitude);
-    // fdlibm's exact cases.
-    let half = m.constant(0.5);
-    let y_is_half = m.eq(y, half);
+    // The fast domain; `y = 1`, `-1` and `1/2` are fdlibm's exact cases (`x`, `1/x`,
+    // `sqrt(x)`), which the patch gives: rare lanes, so no lane pays for a root and a division.
     let x_not_negative = m.not(x_negative);
-    let root_case = m.and(y_is_half, x_not_negative);
-    let root = m.sqrt(x);
-    let fast = m.select(root_case, root, fast);
-    let minus_one = m.constant(-1.0);
-    let y_is_minus_one = m.eq(y, minus_one);
-    let reciprocal = m.div(one, x);
-    let fast = m.select(y_is_minus_one, reciprocal, fast);
-    let y_is_one = m.eq(y, one);
-    let fast = m.select(y_is_one, x, fast);
-
-    // The fast domain.
     let x_normal = m.magnitude_within(x, LARGEST_SUBNORMAL, f64::INFINITY);
     let y_moderate = m.magnitude_below(y, 2147483648.0);
     let y_whole_or_x_positive = m.or(y_whole, x_not_negative);
     let within = m.and(x_normal, y_moderate);
     let within = m.and(within, y_whole_or_x_positive);
     let outside = m.not(within);
+    let mut exact = m.eq(y, one);
+    for special_y in [-1.0, 0.5] {
+        let special_y = m.constant(special_y);
+        let is = m.eq(y, special_y);
+        exact = m.or(exact, is);
+    }
+    let outside = m.or(outside, exact);
     let value = m.patch(Special::Pow, outside, fast, [x, y]);
     // The compiler turns `x^2` into `x*x`; a 2 known only at run time gives the same.
     let two = m.constant(2.0);
