@@ -1,19 +1,74 @@
-//! Progress on stderr: samples done, rate and ETA. A bar when stderr is a terminal; on rank 0 of
-//! an MPI job, whose stderr is a pipe to the launcher, a plain line every few seconds instead.
-//! Workers count into an atomic; the display is refreshed from it by the waiting thread, so the
-//! hot loop never touches the terminal.
+//! Progress on stderr: samples, tasks, submitted jobs or slices done, with rate and ETA. A bar
+//! when stderr is a terminal; on rank 0 of an MPI job, whose stderr is a pipe to the launcher, a
+//! plain line every few seconds instead; with `--progress json`, one JSON object per line for a
+//! program to read (the Python package draws its notebook bar from them). Workers count into
+//! atomics; the display is refreshed from them by the waiting thread, so the hot loop never
+//! touches the terminal.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use serde_json::{Value, json};
 
 use crate::report::human_count;
 
 /// How often a progress line is written when no bar can be drawn.
 const LINE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a JSON progress line is written: often enough for a smooth bar, rarely enough that
+/// reading them costs nothing.
+const JSON_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How progress is shown (`--progress`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Show {
+    /// A bar when stderr is a terminal (a line every few seconds on rank 0 of an MPI job whose
+    /// stderr is a pipe), else nothing.
+    #[default]
+    Auto,
+    /// One JSON object per line on stderr, `{"progress": {"unit": ..., "done": ..., "total":
+    /// ...}}`, for programs.
+    Json,
+    /// Nothing.
+    Never,
+}
+
+/// JSON progress lines of one unit (samples, tasks, jobs, slices), at most one per
+/// [`JSON_INTERVAL`] but the last.
+struct JsonLines {
+    unit: &'static str,
+    total: u64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl JsonLines {
+    fn new(unit: &'static str, total: u64) -> JsonLines {
+        JsonLines {
+            unit,
+            total,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Writes `done` and the counts in `more` (an object), unless one was written just now and
+    /// this is not the `last`.
+    fn write(&self, done: u64, more: Value, last: bool) {
+        let mut written = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if !last && written.is_some_and(|at| at.elapsed() < JSON_INTERVAL) {
+            return;
+        }
+        *written = Some(Instant::now());
+        let mut progress =
+            json!({"unit": self.unit, "done": done.min(self.total), "total": self.total});
+        if let (Value::Object(progress), Value::Object(more)) = (&mut progress, more) {
+            progress.extend(more);
+        }
+        // A reader that went away is not a reason to stop the work.
+        let _ = writeln!(std::io::stderr(), "{}", json!({ "progress": progress }));
+    }
+}
 
 enum Display {
     Bar(ProgressBar),
@@ -22,6 +77,7 @@ enum Display {
         started: Instant,
         last: Mutex<Instant>,
     },
+    Json(JsonLines),
     Hidden,
 }
 
@@ -34,12 +90,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar for `total` samples, shown only if `visible` and stderr is a terminal.
-    pub fn new(total: u64, visible: bool) -> Progress {
-        let display = if visible && std::io::stderr().is_terminal() {
-            Display::Bar(bar(total))
-        } else {
-            Display::Hidden
+    /// Progress of `total` samples: a bar if stderr is a terminal, or JSON lines.
+    pub fn new(total: u64, show: Show) -> Progress {
+        let display = match show {
+            Show::Auto if std::io::stderr().is_terminal() => Display::Bar(bar(total)),
+            Show::Json => Display::Json(JsonLines::new("samples", total)),
+            Show::Auto | Show::Never => Display::Hidden,
         };
         Progress {
             done: AtomicU64::new(0),
@@ -50,11 +106,12 @@ impl Progress {
 
     /// Progress of a whole MPI job on its rank 0, from that rank's share: each sample done here
     /// counts `scale` times. A bar on a terminal, otherwise a line every few seconds.
-    pub fn for_rank_zero(total: u64, scale: u64, visible: bool) -> Progress {
-        let display = match (visible, std::io::stderr().is_terminal()) {
-            (false, _) => Display::Hidden,
-            (true, true) => Display::Bar(bar(total)),
-            (true, false) => Display::Lines {
+    pub fn for_rank_zero(total: u64, scale: u64, show: Show) -> Progress {
+        let display = match (show, std::io::stderr().is_terminal()) {
+            (Show::Never, _) => Display::Hidden,
+            (Show::Json, _) => Display::Json(JsonLines::new("samples", total)),
+            (Show::Auto, true) => Display::Bar(bar(total)),
+            (Show::Auto, false) => Display::Lines {
                 total,
                 started: Instant::now(),
                 last: Mutex::new(Instant::now()),
@@ -68,15 +125,19 @@ impl Progress {
     }
 
     pub fn hidden() -> Progress {
-        Progress::new(0, false)
+        Progress::new(0, Show::Never)
     }
 
     pub fn advance(&self, samples: u64) {
         self.done.fetch_add(samples, Ordering::Relaxed);
     }
 
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed).saturating_mul(self.scale)
+    }
+
     pub fn refresh(&self) {
-        let done = self.done.load(Ordering::Relaxed).saturating_mul(self.scale);
+        let done = self.done();
         match &self.display {
             Display::Bar(bar) => bar.set_position(done),
             Display::Lines {
@@ -100,13 +161,16 @@ impl Progress {
                     );
                 }
             }
+            Display::Json(lines) => lines.write(done, json!({}), false),
             Display::Hidden => {}
         }
     }
 
     pub fn finish(&self) {
-        if let Display::Bar(bar) = &self.display {
-            bar.finish_and_clear();
+        match &self.display {
+            Display::Bar(bar) => bar.finish_and_clear(),
+            Display::Json(lines) => lines.write(self.done(), json!({}), true),
+            Display::Lines { .. } | Display::Hidden => {}
         }
     }
 }
@@ -125,28 +189,86 @@ fn bar(total: u64) -> ProgressBar {
     bar
 }
 
+/// The display of a count of steps (tasks, jobs, slices): a bar on a terminal, JSON lines, or
+/// nothing.
+enum Steps {
+    Bar(ProgressBar),
+    Json(JsonLines),
+    Hidden,
+}
+
+impl Steps {
+    /// `len` steps of `unit`, drawn with `template` on a terminal.
+    fn new(unit: &'static str, len: u64, template: &str, show: Show) -> Steps {
+        match show {
+            Show::Auto if std::io::stderr().is_terminal() => {
+                let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(template).expect("the template is valid"),
+                );
+                Steps::Bar(bar)
+            }
+            Show::Json => Steps::Json(JsonLines::new(unit, len)),
+            Show::Auto | Show::Never => Steps::Hidden,
+        }
+    }
+
+    fn is_visible(&self) -> bool {
+        !matches!(self, Steps::Hidden)
+    }
+
+    fn tick(&self) {
+        if let Steps::Bar(bar) = self {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    /// Shows `done` steps; `counts` is an object of the other counts, which `message` says for
+    /// people.
+    fn show(&self, done: u64, counts: Value, message: impl FnOnce() -> String) {
+        match self {
+            Steps::Bar(bar) => {
+                bar.set_position(done);
+                bar.set_message(message());
+            }
+            Steps::Json(lines) => lines.write(done, counts, false),
+            Steps::Hidden => {}
+        }
+    }
+
+    /// Clears the bar, or writes the last JSON line with `done` and `counts`.
+    fn finish(&self, done: u64, counts: Value) {
+        match self {
+            Steps::Bar(bar) => bar.finish_and_clear(),
+            Steps::Json(lines) => lines.write(done, counts, true),
+            Steps::Hidden => {}
+        }
+    }
+}
+
 /// Progress of command tasks: done (of which failed), running, and an ETA, from counters the
 /// worker threads update and the waiting thread draws.
 pub struct TaskProgress {
     done: AtomicU64,
     running: AtomicU64,
     failed: AtomicU64,
-    bar: Option<ProgressBar>,
+    display: Steps,
 }
 
 impl TaskProgress {
-    /// A bar for `total` tasks, shown only if `visible` and stderr is a terminal.
-    pub fn new(total: u64, visible: bool) -> TaskProgress {
-        let bar = terminal_bar(
+    /// Progress of `total` tasks.
+    pub fn new(total: u64, show: Show) -> TaskProgress {
+        let display = Steps::new(
+            "tasks",
             total,
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
-            visible,
+            show,
         );
         TaskProgress {
             done: AtomicU64::new(0),
             running: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            bar,
+            display,
         }
     }
 
@@ -162,101 +284,101 @@ impl TaskProgress {
         }
     }
 
+    fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.running.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn refresh(&self) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done.load(Ordering::Relaxed));
-            bar.set_message(format!(
-                "{} running, {} failed",
-                self.running.load(Ordering::Relaxed),
-                self.failed.load(Ordering::Relaxed)
-            ));
-        }
+        let (done, running, failed) = self.counts();
+        self.display
+            .show(done, json!({"running": running, "failed": failed}), || {
+                format!("{running} running, {failed} failed")
+            });
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        let (done, running, failed) = self.counts();
+        self.display
+            .finish(done, json!({"running": running, "failed": failed}));
     }
 }
 
-/// The bar of a submission in several pieces (arrays beyond `MaxArraySize`, then the gather):
-/// each `sbatch` can take seconds on a busy controller.
+/// The progress of a submission in several pieces (arrays beyond `MaxArraySize`, then the
+/// gather): each `sbatch` can take seconds on a busy controller.
 pub struct SubmitProgress {
-    bar: Option<ProgressBar>,
+    submitted: AtomicU64,
+    display: Steps,
 }
 
 impl SubmitProgress {
-    pub fn new(jobs: usize, visible: bool) -> SubmitProgress {
-        let bar = terminal_bar(
+    pub fn new(jobs: usize, show: Show) -> SubmitProgress {
+        let display = Steps::new(
+            "jobs",
             jobs as u64,
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
-            visible,
+            show,
         );
-        if let Some(bar) = &bar {
-            bar.enable_steady_tick(Duration::from_millis(200));
+        display.tick();
+        SubmitProgress {
+            submitted: AtomicU64::new(0),
+            display,
         }
-        SubmitProgress { bar }
     }
 
     pub fn submitted(&self, job_id: &str) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            bar.set_message(format!(", the latest {job_id}"));
-        }
+        let done = self.submitted.fetch_add(1, Ordering::Relaxed) + 1;
+        self.display.show(done, json!({"latest": job_id}), || {
+            format!(", the latest {job_id}")
+        });
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.display
+            .finish(self.submitted.load(Ordering::Relaxed), json!({}));
     }
 }
 
-/// The bar of `submit --wait`: slices done, running, pending and failed or missing, as the
-/// run's survey says after each look at the queue.
+/// The progress of waiting for a submitted run: slices done, running, pending and failed or
+/// missing, as the run's survey says after each look at the queue.
 pub struct WaitProgress {
-    bar: Option<ProgressBar>,
+    last: Mutex<(u64, Value)>,
+    display: Steps,
 }
 
 impl WaitProgress {
-    pub fn new(slices: u32, visible: bool) -> WaitProgress {
-        let bar = terminal_bar(
+    pub fn new(slices: u32, show: Show) -> WaitProgress {
+        let display = Steps::new(
+            "slices",
             u64::from(slices),
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
-            visible,
+            show,
         );
-        if let Some(bar) = &bar {
-            bar.enable_steady_tick(Duration::from_millis(200));
+        display.tick();
+        WaitProgress {
+            last: Mutex::new((0, json!({}))),
+            display,
         }
-        WaitProgress { bar }
     }
 
-    /// Whether anything is drawn (so the caller can skip computing what it would show).
+    /// Whether anything is shown (so the caller can skip computing what it would show).
     pub fn is_visible(&self) -> bool {
-        self.bar.is_some()
+        self.display.is_visible()
     }
 
     pub fn show(&self, done: usize, running: usize, pending: usize, failed: usize) {
-        let Some(bar) = &self.bar else { return };
-        bar.set_position(done as u64);
-        bar.set_message(format!(
-            "{running} running, {pending} pending, {failed} failed or missing"
-        ));
+        let counts = json!({"running": running, "pending": pending, "failed": failed});
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = (done as u64, counts.clone());
+        self.display.show(done as u64, counts, || {
+            format!("{running} running, {pending} pending, {failed} failed or missing")
+        });
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        let (done, counts) = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.display.finish(done, counts);
     }
-}
-
-/// A bar of `len` steps drawn with `template` on stderr, if `visible` and stderr is a terminal.
-fn terminal_bar(len: u64, template: &str, visible: bool) -> Option<ProgressBar> {
-    (visible && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
-        bar
-    })
 }

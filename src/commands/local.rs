@@ -90,7 +90,7 @@ pub fn run_compute(
                 &kernel,
                 compute.samples,
                 threads,
-                !global.quiet,
+                global.show(),
                 launch,
                 session,
             )? {
@@ -100,7 +100,7 @@ pub fn run_compute(
         }
         Ranks::One => {
             let whole = plan::slice(compute.samples, 1, 0);
-            let progress = Progress::new(compute.samples, !global.quiet);
+            let progress = Progress::new(compute.samples, global.show());
             let acc = local::run_slice(&kernel, spec.reduce.histogram, &whole, threads, &progress);
             progress.finish();
             (1, acc)
@@ -213,7 +213,7 @@ pub fn run_tasks(
                 Ranks::One => unreachable!("matched above"),
             };
             let (size, outcomes, own_failures) =
-                ranks::run_tasks(&context, threads, !global.quiet, launch, session)?;
+                ranks::run_tasks(&context, threads, global.show(), launch, session)?;
             match outcomes {
                 Some(outcomes) => (size, outcomes),
                 None => {
@@ -224,7 +224,7 @@ pub fn run_tasks(
         }
         Ranks::One => {
             let ids: Vec<u64> = (0..tasks.count).collect();
-            let progress = TaskProgress::new(tasks.count, !global.quiet);
+            let progress = TaskProgress::new(tasks.count, global.show());
             let outcomes = command::run_tasks(&context, &ids, threads, &progress);
             progress.finish();
             (1, outcomes)

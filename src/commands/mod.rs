@@ -17,6 +17,7 @@ mod status;
 mod steps;
 mod submit;
 mod submitted;
+mod wait;
 mod workflow_report;
 
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ use outcome::{Global, print};
 #[command(
     name = "hpcsub",
     about,
-    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub submit jobs/pi.yaml --to slurm --wait\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --plot scaling.svg\n  hpcsub graph jobs/quadratic.yaml | dot -Tsvg > quadratic.svg\n  hpcsub schema > job.schema.json"
+    after_help = "Examples:\n  hpcsub run jobs/quadratic.yaml\n  hpcsub check jobs/quadratic.yaml\n  hpcsub submit jobs/pi.yaml --to slurm --wait\n  hpcsub wait runs/pi-20261124T113500Z\n  hpcsub scale jobs/quadratic.yaml --threads 1,2 --plot scaling.svg\n  hpcsub graph jobs/quadratic.yaml | dot -Tsvg > quadratic.svg\n  hpcsub schema > job.schema.json"
 )]
 struct Cli {
     #[command(flatten)]
@@ -51,6 +52,7 @@ enum Command {
     Resubmit(resubmit::Args),
     Status(status::Args),
     Cancel(cancel::Args),
+    Wait(wait::Args),
     Scale(scale::Args),
     Graph(graph::Args),
     Schema(schema::Args),
@@ -101,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Resubmit(args) => print(resubmit::resubmit(args, global), global, quiet_errors),
         Command::Status(args) => print(status::status(args), global, quiet_errors),
         Command::Cancel(args) => print(cancel::cancel(args), global, quiet_errors),
+        Command::Wait(args) => print(wait::wait(args, global), global, quiet_errors),
         Command::Scale(args) => print(scale::scale(args, global), global, quiet_errors),
         Command::Graph(args) => print(graph::graph(args), global, quiet_errors),
         Command::Schema(args) => print(schema::schema(args), global, quiet_errors),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::diagnostic::{AppError, EXIT_INCOMPLETE, EXIT_RUN_FAILED};
+use crate::progress::Show;
 
 /// The two switches every subcommand takes.
 #[derive(Clone, Copy, Debug, Default, clap::Args)]
@@ -18,6 +19,20 @@ pub struct Global {
     /// Hide progress bars and notes.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Progress on stderr: a bar on a terminal (auto), one JSON object per line (json), or none.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub progress: Show,
+}
+
+impl Global {
+    /// How progress is shown: as `--progress` says, unless `--quiet`.
+    pub fn show(&self) -> Show {
+        if self.quiet {
+            Show::Never
+        } else {
+            self.progress
+        }
+    }
 }
 
 /// How a command ended that produced a report worth reading.

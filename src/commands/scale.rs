@@ -141,6 +141,7 @@ fn run_in_process(args: &Args, threads: usize) -> Result<Timed, AppError> {
         Global {
             json: true,
             quiet: true,
+            ..Global::default()
         },
     )? {
         RunOutcome::Compute(report) => Ok(timed_compute(&report)),

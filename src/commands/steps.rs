@@ -439,6 +439,7 @@ fn run_bound(
     let quiet = Global {
         json: true,
         quiet: true,
+        ..Global::default()
     };
     let outcome = match run_job(&job, step, resolved, dir, quiet, ranks) {
         Ok(RunOutcome::SecondaryRank) => {
@@ -598,7 +599,7 @@ pub fn submit(
             continue;
         }
         let after = gathers_of(&step.needs, workflow, done);
-        if let Err(err) = backend.submit(run, &slices, &after, !global.quiet) {
+        if let Err(err) = backend.submit(run, &slices, &after, global.show()) {
             if handed.steps.is_empty() {
                 let _ = std::fs::remove_dir_all(&dir.path);
                 return Err(err);
@@ -797,7 +798,7 @@ pub fn resubmit(
                     .map(|(_, g)| g.clone())
             })
             .collect();
-        backend.submit(&mut run, &rerun, &after, !global.quiet)?;
+        backend.submit(&mut run, &rerun, &after, global.show())?;
         if let Some(gather) = run
             .manifest
             .submissions

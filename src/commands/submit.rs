@@ -154,7 +154,7 @@ pub fn hand(
             commands,
         });
     }
-    backend.submit(run, &slices, &[], !global.quiet)?;
+    backend.submit(run, &slices, &[], global.show())?;
     let job_ids = run.manifest.latest_job_ids();
     if handing.wait {
         return Ok(Handed::Finished(Box::new(wait_and_gather(

@@ -302,7 +302,7 @@ pub fn wait_and_gather(
     waited: &[String],
     global: Global,
 ) -> Result<Gathered, AppError> {
-    let progress = WaitProgress::new(run.slices(), !global.quiet);
+    let progress = WaitProgress::new(run.slices(), global.show());
     crate::submit::wait(run, waited, |queue| {
         if progress.is_visible() {
             let seen = collect(run).map(|c| c.seen(run));

@@ -16,7 +16,7 @@ use crate::executor::command::{self, TaskContext};
 use crate::executor::local;
 use crate::kernel::Kernel;
 use crate::plan;
-use crate::progress::{Progress, TaskProgress};
+use crate::progress::{Progress, Show, TaskProgress};
 use crate::reduce::Accumulator;
 use crate::reduce::task_results::TaskOutcome;
 use crate::spec::JobSpec;
@@ -73,7 +73,7 @@ pub fn run(
     samples: u64,
     kernel: &Kernel,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
 ) -> Result<MpiOutcome, AppError> {
     run_in(
         &Session::start()?,
@@ -92,7 +92,7 @@ pub fn run_in(
     samples: u64,
     kernel: &Kernel,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
 ) -> Result<MpiOutcome, AppError> {
     let (rank, size) = (session.rank, session.size);
     let world = session.universe.world();
@@ -176,7 +176,7 @@ pub struct MpiTaskOutcome {
 pub fn run_tasks(
     context: &TaskContext,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
 ) -> Result<MpiTaskOutcome, AppError> {
     run_tasks_in(&Session::start()?, context, threads, show_progress)
 }
@@ -186,12 +186,19 @@ pub fn run_tasks_in(
     session: &Session,
     context: &TaskContext,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
 ) -> Result<MpiTaskOutcome, AppError> {
     let (rank, size) = (session.rank, session.size);
     let world = session.universe.world();
     let ids = plan::tasks_of_slice(context.tasks.count, size, rank);
-    let progress = TaskProgress::new(ids.len() as u64, show_progress && rank == 0);
+    let progress = TaskProgress::new(
+        ids.len() as u64,
+        if rank == 0 {
+            show_progress
+        } else {
+            Show::Never
+        },
+    );
     let mine = command::run_tasks(context, &ids, threads, &progress);
     progress.finish();
     let own_failures = mine.iter().any(|o| o.failure.is_some());

@@ -6,6 +6,7 @@ use crate::diagnostic::AppError;
 use crate::executor::command::TaskContext;
 use crate::executor::launcher::{self, Launch};
 use crate::kernel::Kernel;
+use crate::progress::Show;
 use crate::reduce::Accumulator;
 use crate::reduce::task_results::TaskOutcome;
 use crate::spec::JobSpec;
@@ -84,7 +85,7 @@ pub fn run_compute(
     kernel: &Kernel,
     samples: u64,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
     launch: Option<&Launch>,
     session: Option<&Session>,
 ) -> Result<Option<(u32, Accumulator)>, AppError> {
@@ -104,7 +105,7 @@ pub fn run_compute(
     _: &Kernel,
     _: u64,
     _: usize,
-    _: bool,
+    _: Show,
     launch: Option<&Launch>,
     _: Option<&Session>,
 ) -> Result<Option<(u32, Accumulator)>, AppError> {
@@ -117,7 +118,7 @@ pub fn run_compute(
 pub fn run_tasks(
     context: &TaskContext,
     threads: usize,
-    show_progress: bool,
+    show_progress: Show,
     launch: Option<&Launch>,
     session: Option<&Session>,
 ) -> Result<(u32, Option<Vec<TaskOutcome>>, bool), AppError> {
@@ -133,7 +134,7 @@ pub fn run_tasks(
 pub fn run_tasks(
     _: &TaskContext,
     _: usize,
-    _: bool,
+    _: Show,
     launch: Option<&Launch>,
     _: Option<&Session>,
 ) -> Result<(u32, Option<Vec<TaskOutcome>>, bool), AppError> {

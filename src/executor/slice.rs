@@ -12,7 +12,7 @@ use crate::executor::local;
 use crate::kernel::rng::BLOCK_SAMPLES;
 use crate::kernel::{Isa, Kernel};
 use crate::plan;
-use crate::progress::{Progress, TaskProgress};
+use crate::progress::{Progress, Show, TaskProgress};
 use crate::reduce::Accumulator;
 use crate::reduce::task_results::TaskOutcome;
 use crate::run_dir::RunDir;
@@ -262,7 +262,12 @@ pub fn run_tasks(
         environment: environment.as_deref(),
         journal: Some(&journal),
     };
-    let mut outcomes = command::run_tasks(&context, &to_run, threads, &TaskProgress::new(0, false));
+    let mut outcomes = command::run_tasks(
+        &context,
+        &to_run,
+        threads,
+        &TaskProgress::new(0, Show::Never),
+    );
     let failed_tasks = outcomes.iter().filter(|o| o.failure.is_some()).count();
     outcomes.extend(kept);
     outcomes.sort_by_key(|o| o.task);

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::diagnostic::AppError;
+use crate::progress::Show;
 use crate::run_dir::RunDir;
 use crate::run_dir::manifest::{Manifest, Scheduler};
 use crate::spec::JobSpec;
@@ -46,13 +47,13 @@ pub trait Backend {
     /// Submits `slices` and a gather after them, the slices to start only once the jobs `after`
     /// have succeeded (the gathers of the workflow steps this one needs). Every job id goes into
     /// the manifest the moment the scheduler returns it; a failure is recorded there too before
-    /// returning. `visible`: a submission of several pieces may show its progress on stderr.
+    /// returning. `show`: how a submission of several pieces shows its progress.
     fn submit(
         &self,
         run: &mut RunDir,
         slices: &[u32],
         after: &[String],
-        visible: bool,
+        show: Show,
     ) -> Result<(), AppError>;
 
     /// The run's jobs still in the queue, and whether the jobs `waited` for have all ended.

@@ -12,6 +12,7 @@ use super::backend::{Backend, File, RenderInput};
 use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
 use crate::process;
+use crate::progress::Show;
 use crate::run_dir::RunDir;
 use crate::run_dir::manifest::{Piece, Scheduler, Submission, parse_ranges, ranges};
 use crate::spec::CONDOR_SLICE_ATTRIBUTE;
@@ -257,7 +258,7 @@ impl Backend for Condor {
         run: &mut RunDir,
         slices: &[u32],
         after: &[String],
-        _visible: bool,
+        _show: Show,
     ) -> Result<(), AppError> {
         if !after.is_empty() {
             // A workflow on HTCondor is one DAG of all its steps, submitted as a whole.

@@ -12,7 +12,7 @@ use super::backend::{Backend, File, RenderInput};
 use super::queue::{Poll, QueueEntry, QueueState};
 use crate::diagnostic::AppError;
 use crate::process;
-use crate::progress::SubmitProgress;
+use crate::progress::{Show, SubmitProgress};
 use crate::run_dir::manifest::{Piece, Scheduler, Submission, ranges};
 use crate::run_dir::{JOB_FILE, RESULT_FILE, RunDir};
 use crate::spec::{JobSpec, SlurmMode};
@@ -228,7 +228,7 @@ impl Slurm {
         run: &mut RunDir,
         slices: &[u32],
         after: &[String],
-        visible: bool,
+        show: Show,
     ) -> Result<(), AppError> {
         // Jobs that wait for the gathers of the steps they need, and are cancelled if one fails.
         let waiting = |mut args: Vec<String>| -> Vec<String> {
@@ -258,7 +258,10 @@ impl Slurm {
             .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
         let max_array_size = max_array_size(&config).unwrap_or(DEFAULT_MAX_ARRAY_SIZE);
         let pieces = array_arguments(run, slices, max_array_size);
-        let progress = SubmitProgress::new(pieces.len() + 1, visible && pieces.len() > 1);
+        let progress = SubmitProgress::new(
+            pieces.len() + 1,
+            if pieces.len() > 1 { show } else { Show::Never },
+        );
         let mut ids = Vec::new();
         for (offset, args) in pieces {
             let id = Slurm::sbatch(run, &waiting(args)).inspect_err(|_| progress.finish())?;
@@ -320,14 +323,14 @@ impl Backend for Slurm {
         run: &mut RunDir,
         slices: &[u32],
         after: &[String],
-        visible: bool,
+        show: Show,
     ) -> Result<(), AppError> {
         run.manifest.submissions.push(Submission {
             slices: ranges(slices),
             ..Submission::default()
         });
         run.save_manifest()?;
-        Slurm::submit_pieces(run, slices, after, visible).inspect_err(|err| {
+        Slurm::submit_pieces(run, slices, after, show).inspect_err(|err| {
             let _ = record(run, |s| s.failed = Some(err.to_string()));
         })
     }

@@ -79,6 +79,7 @@ fn every_subcommand_takes_json_and_quiet() {
         vec!["resubmit", run, "--dry-run"],
         vec!["gather", run],
         vec!["cancel", run],
+        vec!["wait", run],
         vec![
             "submit",
             job,
@@ -159,12 +160,64 @@ fn version_names_the_build_and_the_code_path() {
 }
 
 #[test]
-fn cancel_of_a_run_never_submitted_fails_and_says_so() {
+fn cancel_and_wait_of_a_run_never_submitted_fail_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dry_run(dir.path(), JOB);
-    let output = output_of(hpcsub().arg("cancel").arg(&run_dir));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to cancel"));
+    for (command, says) in [
+        ("cancel", "nothing to cancel"),
+        ("wait", "nothing to wait for"),
+    ] {
+        let output = output_of(hpcsub().arg(command).arg(&run_dir));
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(says),
+            "{command}"
+        );
+    }
+}
+
+/// The `{"progress": ...}` objects of `output`'s stderr, every line of which must be one.
+fn progress_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{e}: not a JSON line: {line}"));
+            value["progress"].clone()
+        })
+        .collect()
+}
+
+#[test]
+fn progress_json_is_one_object_per_line_on_stderr_ending_with_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "job.yaml", JOB);
+    let tasks = write_job(dir.path(), "tasks.yaml", TASKS);
+    let output = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "--progress", "json"]),
+    );
+    assert!(output.status.success());
+    let lines = progress_lines(&output);
+    let last = lines.last().expect("at least the last progress line");
+    assert_eq!(
+        last.to_string(),
+        r#"{"unit":"samples","done":20000,"total":20000}"#
+    );
+    let output = output_of(hpcsub().arg("run").arg(&tasks).args(["--progress", "json"]));
+    assert_eq!(output.status.code(), Some(1), "task 2 fails");
+    let last = progress_lines(&output).pop().unwrap();
+    assert_eq!(
+        last.to_string(),
+        r#"{"unit":"tasks","done":4,"total":4,"running":0,"failed":1}"#
+    );
+    // --quiet wins; and without a terminal, the default shows nothing.
+    for args in [&["--progress", "json", "--quiet"][..], &[]] {
+        let output = output_of(hpcsub().arg("run").arg(&job).arg("--json").args(args));
+        assert!(output.stderr.is_empty(), "{args:?}");
+    }
 }
 
 #[test]

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::Value;
 
-struct Cluster {
+pub struct Cluster {
     dir: tempfile::TempDir,
-    conf: PathBuf,
+    pub conf: PathBuf,
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    pub fn start() -> Cluster {
         Cluster::start_with_max_array_size(1001)
     }
 
@@ -111,6 +111,36 @@ fn an_array_gives_the_bits_of_a_local_run() {
             .unwrap();
     assert_eq!(result["result"], submitted["result"]);
     assert!(run_dir.join("logs").read_dir().unwrap().count() >= 5);
+}
+
+#[test]
+fn wait_on_a_submitted_run_shows_slices_done_then_gathers_the_local_bits() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().unwrap();
+    let job = write_job(work.path(), "job.yaml", JOB);
+    let local = run_json(&job, &["--threads", "1"]);
+    let submitted = submit(&cluster, &job, &work.path().join("run"), &[]);
+    let run_dir = submitted["run_dir"].as_str().unwrap();
+    let output = output_of(cluster.command(env!("CARGO_BIN_EXE_hpcsub")).args([
+        "wait",
+        run_dir,
+        "--json",
+        "--progress",
+        "json",
+    ]));
+    let waited = success_json(&output);
+    assert_eq!(waited["result"].to_string(), local["result"].to_string());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Value = serde_json::from_str(stderr.lines().last().expect("progress lines")).unwrap();
+    assert_eq!(
+        (
+            &last["progress"]["unit"],
+            &last["progress"]["done"],
+            &last["progress"]["total"]
+        ),
+        (&Value::from("slices"), &Value::from(5), &Value::from(5)),
+        "{stderr}"
+    );
 }
 
 #[test]
