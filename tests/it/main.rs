@@ -8,6 +8,7 @@ mod fuzz;
 mod inputs;
 mod interface;
 mod mpi;
+mod python;
 mod robustness;
 mod run;
 mod scale_graph;
