@@ -342,6 +342,55 @@ impl SubmitProgress {
     }
 }
 
+/// The progress of `scale`: runs done of all its configurations and repeats, and the
+/// configuration running now.
+pub struct RunsProgress {
+    done: AtomicU64,
+    running: Mutex<String>,
+    display: Steps,
+}
+
+impl RunsProgress {
+    pub fn new(runs: u64, show: Show) -> RunsProgress {
+        let display = Steps::new(
+            "runs",
+            runs,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}",
+            show,
+        );
+        RunsProgress {
+            done: AtomicU64::new(0),
+            running: Mutex::new(String::new()),
+            display,
+        }
+    }
+
+    /// A run of the configuration `label` starts.
+    pub fn starting(&self, label: &str) {
+        label.clone_into(&mut self.running.lock().unwrap_or_else(|p| p.into_inner()));
+        self.show(self.done.load(Ordering::Relaxed));
+    }
+
+    pub fn finished_one(&self) {
+        self.show(self.done.fetch_add(1, Ordering::Relaxed) + 1);
+    }
+
+    fn show(&self, done: u64) {
+        let label = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.display
+            .show(done, json!({"running": label}), || label.clone());
+    }
+
+    pub fn finish(&self) {
+        self.display
+            .finish(self.done.load(Ordering::Relaxed), json!({}));
+    }
+}
+
 /// The progress of waiting for a submitted run: slices done, running, pending and failed or
 /// missing, as the run's survey says after each look at the queue.
 pub struct WaitProgress {

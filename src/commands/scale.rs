@@ -3,10 +3,8 @@
 //! configuration fails, the rows measured before it are kept and shown.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -16,6 +14,7 @@ use super::outcome::{Global, Outcome, Status};
 use super::run;
 use crate::diagnostic::AppError;
 use crate::plan::available_cpus;
+use crate::progress::RunsProgress;
 use crate::report::{RunReport, TaskReport};
 use crate::scale::{self, Config, Measured, plot};
 
@@ -259,25 +258,14 @@ pub fn scale(args: &Args, global: Global) -> Result<Scaling, AppError> {
             eprintln!("warning: {warning}");
         }
     }
-    let bar = (!global.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(configs.len() as u64 * u64::from(args.repeat));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}",
-            )
-            .expect("the template is valid"),
-        );
-        bar
-    });
+    let progress = RunsProgress::new(configs.len() as u64 * u64::from(args.repeat), global.show());
     let mut measured: Vec<Measured> = Vec::new();
     let mut answers: Vec<String> = Vec::new();
     let mut failed = None;
     'configs: for &config in &configs {
         let mut times = Vec::new();
         for _ in 0..args.repeat {
-            if let Some(bar) = &bar {
-                bar.set_message(config.label());
-            }
+            progress.starting(&config.label());
             let timed = if config.ranks == 1 {
                 run_in_process(args, config.threads)
             } else {
@@ -298,15 +286,11 @@ pub fn scale(args: &Args, global: Global) -> Result<Scaling, AppError> {
                     break 'configs;
                 }
             }
-            if let Some(bar) = &bar {
-                bar.inc(1);
-            }
+            progress.finished_one();
         }
         measured.push(Measured { config, times });
     }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let identical = answers.windows(2).all(|pair| pair[0] == pair[1]);
     if !identical {
         notes.push(

@@ -213,6 +213,18 @@ fn progress_json_is_one_object_per_line_on_stderr_ending_with_the_total() {
         last.to_string(),
         r#"{"unit":"tasks","done":4,"total":4,"running":0,"failed":1}"#
     );
+    let output = output_of(hpcsub().arg("scale").arg(&job).args([
+        "--threads",
+        "1,2",
+        "--repeat",
+        "2",
+        "--json",
+        "--progress",
+        "json",
+    ]));
+    assert!(output.status.success());
+    let last = progress_lines(&output).pop().unwrap();
+    assert_eq!(last.to_string(), r#"{"unit":"runs","done":4,"total":4}"#);
     // --quiet wins; and without a terminal, the default shows nothing.
     for args in [&["--progress", "json", "--quiet"][..], &[]] {
         let output = output_of(hpcsub().arg("run").arg(&job).arg("--json").args(args));
