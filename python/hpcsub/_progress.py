@@ -9,8 +9,12 @@ import sys
 import time
 from typing import Any, Optional, Protocol
 
-#: How often a line is written when stderr is not a terminal (a log file): rarely.
+#: How often a line is written when stderr is not a terminal (a log file): rarely, and not at
+#: all for a call shorter than this.
 _LOG_INTERVAL = 10.0
+#: A line on a terminal is drawn only once a call has lasted this long, so quick calls in a
+#: loop leave the terminal alone.
+_TERMINAL_DELAY = 0.5
 
 
 def parse(line: str) -> Optional[dict[str, Any]]:
@@ -112,18 +116,21 @@ class _TextLine:
         self._label = label
         self._started = time.monotonic()
         self._terminal = sys.stderr.isatty()
-        self._last = 0.0
+        self._last = self._started
         self._drawn = False
 
     def update(self, progress: dict[str, Any]) -> None:
         now = time.monotonic()
-        text = f"{self._label}: {describe(progress, now - self._started)}"
-        if self._terminal:
+        elapsed = now - self._started
+        text = f"{self._label}: {describe(progress, elapsed)}"
+        if self._terminal and elapsed >= _TERMINAL_DELAY:
             sys.stderr.write("\r\x1b[2K" + text)
             self._drawn = True
-        elif now - self._last >= _LOG_INTERVAL:
+        elif not self._terminal and now - self._last >= _LOG_INTERVAL:
             sys.stderr.write(text + "\n")
             self._last = now
+        else:
+            return
         sys.stderr.flush()
 
     def close(self) -> None:
