@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,38 @@ def test_slurm_submit_wait_gather_status_give_the_local_bits(tmp_path: Path, slu
     # Nothing failed or is missing: a resubmission submits nothing and gives the result.
     assert run.resubmit().gather().result == local.result
     assert hpcsub.submit(QUADRATIC, to="slurm", run_dir=tmp_path / "again", wait=True).gather().result == local.result
+
+
+def test_ctrl_c_stops_the_command_and_its_tasks(tmp_path: Path) -> None:
+    write(tmp_path, "sleeper.py", "import os, sys, time\nopen(f'pid-{sys.argv[1]}', 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    job = {
+        "name": "py-sleepers",
+        "tasks": {"count": 2, "command": ["python3", "sleeper.py", "{task}"], "workdir": str(tmp_path)},
+        "split": {"threads": 2},
+    }
+    script = f"import hpcsub\nhpcsub.run({job!r}, progress=False)\n"
+    python = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    pid_files = [tmp_path / "pid-0", tmp_path / "pid-1"]
+    deadline = time.monotonic() + 60
+    while not all(f.exists() and f.read_text() for f in pid_files):
+        assert time.monotonic() < deadline, "the tasks never started"
+        assert python.poll() is None, python.stderr.read() if python.stderr else ""
+        time.sleep(0.05)
+    python.send_signal(signal.SIGINT)
+    _, err = python.communicate(timeout=30)
+    assert python.returncode != 0 and "KeyboardInterrupt" in err, err
+    for pid in (int(f.read_text()) for f in pid_files):
+        deadline = time.monotonic() + 10
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"task process {pid} outlived Ctrl-C"
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has ended; only its parent has not read its status yet.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
