@@ -7,8 +7,9 @@ random points (jobs/quadratic.yaml), first on threads, then on a cluster. Here e
 call of the hpcsub package, and the timings are printed side by side at the end, with the check
 that the kernel gave the same bits wherever it ran.
 
-    pip install hpcsub            # or the wheel built from this repository (see the README)
-    python docs/lesson.py         # from anywhere; the Slurm step needs a cluster (sinfo works)
+    python/build-wheel.sh         # the wheel, once, where Rust is (see the README)
+    python3 -m venv /tmp/hpcsub-env && /tmp/hpcsub-env/bin/pip install --no-index target/python/wheels/hpcsub-*.whl
+    /tmp/hpcsub-env/bin/python docs/lesson.py   # from anywhere; Slurm needs a cluster
 
 The Slurm step submits to whatever cluster `sinfo` reaches (the tests start the private one of
 slurm/; see "Submitting to Slurm" in the README) and is skipped, saying so, when none does.
