@@ -121,6 +121,7 @@ def invoke(
     of text; anything else it writes on stderr is passed on to ``sys.stderr``.
     """
     command = [binary(), *arguments, "--json", "--progress", "json" if progress else "never"]
+    display = _progress.display(label) if progress else None
     process = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -133,7 +134,6 @@ def invoke(
     stdout: list[str] = []
     reader = threading.Thread(target=lambda: stdout.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    display = _progress.display(label) if progress else None
     others: list[str] = []
     try:
         for line in process.stderr:  # type: ignore[union-attr]

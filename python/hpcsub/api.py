@@ -93,12 +93,16 @@ def submit(
 
 class Run:
     """A submitted run, by its run directory: what ``hpcsub submit`` returns, or one reopened
-    with ``Run("runs/quadratic-20261124T113500Z")``."""
+    with ``Run("runs/quadratic-20261124T113500Z")``. A workflow's run directory works too: its
+    status, result and errors are those of every step."""
 
     def __init__(self, run_dir: Union[str, "os.PathLike[str]"]) -> None:
         path = Path(run_dir)
-        if not (path / "manifest.json").is_file():
-            raise FileNotFoundError(f"{path} is not a run directory (it has no manifest.json)")
+        # A job's run directory has a manifest; a workflow's, its steps' record.
+        if not any((path / name).is_file() for name in ("manifest.json", "workflow.json")):
+            raise FileNotFoundError(
+                f"{path} is not a run directory (it has neither manifest.json nor workflow.json)"
+            )
         #: The run directory, absolute.
         self.run_dir = path.resolve()
         #: For a dry run: the commands that would submit it (run in the run directory).

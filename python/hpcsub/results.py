@@ -159,10 +159,19 @@ def _histogram_html(name: str, histogram: dict[str, Any]) -> str:
 
 
 class Status(_Report):
-    """Where every slice of a submitted run stands (``hpcsub status --json``)."""
+    """Where every slice of a submitted run stands (``hpcsub status --json``). For a workflow,
+    the counts, job ids and problems are those of all its steps (``steps`` has each)."""
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """A workflow's steps, each with its own status; empty for a job's run."""
+        return cast("list[dict[str, Any]]", self.json.get("steps", []))
+
+    def _parts(self) -> list[dict[str, Any]]:
+        return self.steps or [self.json]
 
     def _count(self, key: str) -> int:
-        return int(self.json.get(key, 0))
+        return sum(int(part.get(key, 0)) for part in self._parts())
 
     @property
     def done(self) -> int:
@@ -190,12 +199,16 @@ class Status(_Report):
 
     @property
     def job_ids(self) -> list[str]:
-        return list(self.json.get("job_ids", []))
+        return [job_id for part in self._parts() for job_id in part.get("job_ids", [])]
 
     @property
     def problems(self) -> list[dict[str, Any]]:
-        """Each slice that is not done: its state and the reason."""
-        return list(self.json.get("problems", []))
+        """Each slice that is not done: its state and the reason (and a workflow's ``step``)."""
+        return [
+            {**({"step": part["step"]} if "step" in part else {}), **problem}
+            for part in self._parts()
+            for problem in part.get("problems", [])
+        ]
 
     @property
     def finished(self) -> bool:

@@ -244,6 +244,17 @@ def test_condor_dry_run_then_reopened_status(tmp_path: Path) -> None:
         run.cancel()
 
 
+def test_a_workflow_dry_run_reopens_with_every_steps_status(tmp_path: Path) -> None:
+    run = hpcsub.submit(REPO / "jobs" / "pipeline.yaml", to="condor", dry_run=True, run_dir=tmp_path / "flow")
+    assert run.commands == [["condor_submit_dag", "workflow.dag"]]
+    status = hpcsub.Run(tmp_path / "flow").status()
+    assert [step["step"] for step in status.steps] == ["simulate", "analyse", "report"]
+    assert (status.slices, status.missing, status.done) == (5, 5, 0)
+    assert {p["step"] for p in status.problems} == {"simulate", "analyse", "report"}
+    with pytest.raises(hpcsub.RunError, match="3 of 3 steps"):
+        run.gather()
+
+
 def test_submit_refuses_what_cannot_be_submitted(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="slurm"):
         hpcsub.submit(QUADRATIC, to="pbs")  # type: ignore[arg-type]
