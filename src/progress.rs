@@ -35,12 +35,18 @@ pub enum Show {
     Never,
 }
 
-/// JSON progress lines of one unit (samples, tasks, jobs, slices), at most one per
-/// [`JSON_INTERVAL`] but the last.
+/// JSON progress lines of one unit (samples, tasks, jobs, slices, runs): the latest counts are
+/// kept, and written at most once per [`JSON_INTERVAL`] until the last line.
 struct JsonLines {
     unit: &'static str,
     total: u64,
-    last: Mutex<Option<Instant>>,
+    latest: Mutex<Latest>,
+}
+
+struct Latest {
+    written: Option<Instant>,
+    done: u64,
+    more: Value,
 }
 
 impl JsonLines {
@@ -48,37 +54,110 @@ impl JsonLines {
         JsonLines {
             unit,
             total,
-            last: Mutex::new(None),
+            latest: Mutex::new(Latest {
+                written: None,
+                done: 0,
+                more: json!({}),
+            }),
         }
     }
 
-    /// Writes `done` and the counts in `more` (an object), unless one was written just now and
-    /// this is not the `last`.
-    fn write(&self, done: u64, more: Value, last: bool) {
-        let mut written = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if !last && written.is_some_and(|at| at.elapsed() < JSON_INTERVAL) {
-            return;
+    /// Keeps `done` and the counts in `more` (an object), and writes them unless a line was
+    /// written just now.
+    fn update(&self, done: u64, more: Value) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.done = done;
+        latest.more = more;
+        if latest
+            .written
+            .is_none_or(|at| at.elapsed() >= JSON_INTERVAL)
+        {
+            self.write(&mut latest);
         }
-        *written = Some(Instant::now());
+    }
+
+    /// Writes the latest counts, whenever the line before was written.
+    fn finish(&self) {
+        self.write(&mut self.latest.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn write(&self, latest: &mut Latest) {
+        latest.written = Some(Instant::now());
         let mut progress =
-            json!({"unit": self.unit, "done": done.min(self.total), "total": self.total});
-        if let (Value::Object(progress), Value::Object(more)) = (&mut progress, more) {
-            progress.extend(more);
+            json!({"unit": self.unit, "done": latest.done.min(self.total), "total": self.total});
+        if let (Value::Object(progress), Value::Object(more)) = (&mut progress, &latest.more) {
+            progress.extend(more.clone());
         }
         // A reader that went away is not a reason to stop the work.
         let _ = writeln!(std::io::stderr(), "{}", json!({ "progress": progress }));
     }
 }
 
-enum Display {
+/// A count shown as a bar on a terminal, as JSON lines, or not at all.
+enum Steps {
     Bar(ProgressBar),
+    Json(JsonLines),
+    Hidden,
+}
+
+impl Steps {
+    /// `len` of `unit`, drawn with `style` on a terminal.
+    fn new(unit: &'static str, len: u64, style: ProgressStyle, show: Show) -> Steps {
+        match show {
+            Show::Auto if std::io::stderr().is_terminal() => {
+                let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+                bar.set_style(style);
+                Steps::Bar(bar)
+            }
+            Show::Json => Steps::Json(JsonLines::new(unit, len)),
+            Show::Auto | Show::Never => Steps::Hidden,
+        }
+    }
+
+    fn is_visible(&self) -> bool {
+        !matches!(self, Steps::Hidden)
+    }
+
+    fn tick(&self) {
+        if let Steps::Bar(bar) = self {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    /// Shows `done`; `counts` is an object of the other counts, which `message` says for people.
+    fn show(&self, done: u64, counts: Value, message: impl FnOnce() -> String) {
+        match self {
+            Steps::Bar(bar) => {
+                bar.set_position(done);
+                bar.set_message(message());
+            }
+            Steps::Json(lines) => lines.update(done, counts),
+            Steps::Hidden => {}
+        }
+    }
+
+    /// Clears the bar, or writes the last JSON line with the latest counts shown.
+    fn finish(&self) {
+        match self {
+            Steps::Bar(bar) => bar.finish_and_clear(),
+            Steps::Json(lines) => lines.finish(),
+            Steps::Hidden => {}
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("the template is valid")
+}
+
+enum Display {
+    Steps(Steps),
+    /// Rank 0 of an MPI job whose stderr is a pipe: a plain line every few seconds.
     Lines {
         total: u64,
         started: Instant,
         last: Mutex<Instant>,
     },
-    Json(JsonLines),
-    Hidden,
 }
 
 pub struct Progress {
@@ -92,30 +171,24 @@ pub struct Progress {
 impl Progress {
     /// Progress of `total` samples: a bar if stderr is a terminal, or JSON lines.
     pub fn new(total: u64, show: Show) -> Progress {
-        let display = match show {
-            Show::Auto if std::io::stderr().is_terminal() => Display::Bar(bar(total)),
-            Show::Json => Display::Json(JsonLines::new("samples", total)),
-            Show::Auto | Show::Never => Display::Hidden,
-        };
         Progress {
             done: AtomicU64::new(0),
             scale: 1,
-            display,
+            display: Display::Steps(samples(total, show)),
         }
     }
 
     /// Progress of a whole MPI job on its rank 0, from that rank's share: each sample done here
     /// counts `scale` times. A bar on a terminal, otherwise a line every few seconds.
     pub fn for_rank_zero(total: u64, scale: u64, show: Show) -> Progress {
-        let display = match (show, std::io::stderr().is_terminal()) {
-            (Show::Never, _) => Display::Hidden,
-            (Show::Json, _) => Display::Json(JsonLines::new("samples", total)),
-            (Show::Auto, true) => Display::Bar(bar(total)),
-            (Show::Auto, false) => Display::Lines {
+        let display = if show == Show::Auto && !std::io::stderr().is_terminal() {
+            Display::Lines {
                 total,
                 started: Instant::now(),
                 last: Mutex::new(Instant::now()),
-            },
+            }
+        } else {
+            Display::Steps(samples(total, show))
         };
         Progress {
             done: AtomicU64::new(0),
@@ -132,14 +205,10 @@ impl Progress {
         self.done.fetch_add(samples, Ordering::Relaxed);
     }
 
-    fn done(&self) -> u64 {
-        self.done.load(Ordering::Relaxed).saturating_mul(self.scale)
-    }
-
     pub fn refresh(&self) {
-        let done = self.done();
+        let done = self.done.load(Ordering::Relaxed).saturating_mul(self.scale);
         match &self.display {
-            Display::Bar(bar) => bar.set_position(done),
+            Display::Steps(steps) => steps.show(done, json!({}), String::new),
             Display::Lines {
                 total,
                 started,
@@ -161,89 +230,26 @@ impl Progress {
                     );
                 }
             }
-            Display::Json(lines) => lines.write(done, json!({}), false),
-            Display::Hidden => {}
         }
     }
 
     pub fn finish(&self) {
-        match &self.display {
-            Display::Bar(bar) => bar.finish_and_clear(),
-            Display::Json(lines) => lines.write(self.done(), json!({}), true),
-            Display::Lines { .. } | Display::Hidden => {}
+        if let Display::Steps(steps) = &self.display {
+            self.refresh();
+            steps.finish();
         }
     }
 }
 
-fn bar(total: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
-        )
-        .expect("the template is valid")
-        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{}", human_count(state.per_sec()));
-        }),
-    );
-    bar
-}
-
-/// The display of a count of steps (tasks, jobs, slices): a bar on a terminal, JSON lines, or
-/// nothing.
-enum Steps {
-    Bar(ProgressBar),
-    Json(JsonLines),
-    Hidden,
-}
-
-impl Steps {
-    /// `len` steps of `unit`, drawn with `template` on a terminal.
-    fn new(unit: &'static str, len: u64, template: &str, show: Show) -> Steps {
-        match show {
-            Show::Auto if std::io::stderr().is_terminal() => {
-                let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template(template).expect("the template is valid"),
-                );
-                Steps::Bar(bar)
-            }
-            Show::Json => Steps::Json(JsonLines::new(unit, len)),
-            Show::Auto | Show::Never => Steps::Hidden,
-        }
-    }
-
-    fn is_visible(&self) -> bool {
-        !matches!(self, Steps::Hidden)
-    }
-
-    fn tick(&self) {
-        if let Steps::Bar(bar) = self {
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-    }
-
-    /// Shows `done` steps; `counts` is an object of the other counts, which `message` says for
-    /// people.
-    fn show(&self, done: u64, counts: Value, message: impl FnOnce() -> String) {
-        match self {
-            Steps::Bar(bar) => {
-                bar.set_position(done);
-                bar.set_message(message());
-            }
-            Steps::Json(lines) => lines.write(done, counts, false),
-            Steps::Hidden => {}
-        }
-    }
-
-    /// Clears the bar, or writes the last JSON line with `done` and `counts`.
-    fn finish(&self, done: u64, counts: Value) {
-        match self {
-            Steps::Bar(bar) => bar.finish_and_clear(),
-            Steps::Json(lines) => lines.write(done, counts, true),
-            Steps::Hidden => {}
-        }
-    }
+/// The display of `total` samples: done, rate and ETA.
+fn samples(total: u64, show: Show) -> Steps {
+    let style = style(
+        "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
+    )
+    .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{}", human_count(state.per_sec()));
+    });
+    Steps::new("samples", total, style, show)
 }
 
 /// Progress of command tasks: done (of which failed), running, and an ETA, from counters the
@@ -261,7 +267,9 @@ impl TaskProgress {
         let display = Steps::new(
             "tasks",
             total,
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
+            style(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
+            ),
             show,
         );
         TaskProgress {
@@ -284,16 +292,12 @@ impl TaskProgress {
         }
     }
 
-    fn counts(&self) -> (u64, u64, u64) {
-        (
+    pub fn refresh(&self) {
+        let (done, running, failed) = (
             self.done.load(Ordering::Relaxed),
             self.running.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
-        )
-    }
-
-    pub fn refresh(&self) {
-        let (done, running, failed) = self.counts();
+        );
         self.display
             .show(done, json!({"running": running, "failed": failed}), || {
                 format!("{running} running, {failed} failed")
@@ -301,9 +305,8 @@ impl TaskProgress {
     }
 
     pub fn finish(&self) {
-        let (done, running, failed) = self.counts();
-        self.display
-            .finish(done, json!({"running": running, "failed": failed}));
+        self.refresh();
+        self.display.finish();
     }
 }
 
@@ -319,7 +322,7 @@ impl SubmitProgress {
         let display = Steps::new(
             "jobs",
             jobs as u64,
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
+            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}"),
             show,
         );
         display.tick();
@@ -337,8 +340,7 @@ impl SubmitProgress {
     }
 
     pub fn finish(&self) {
-        self.display
-            .finish(self.submitted.load(Ordering::Relaxed), json!({}));
+        self.display.finish();
     }
 }
 
@@ -346,7 +348,6 @@ impl SubmitProgress {
 /// configuration running now.
 pub struct RunsProgress {
     done: AtomicU64,
-    running: Mutex<String>,
     display: Steps,
 }
 
@@ -355,46 +356,37 @@ impl RunsProgress {
         let display = Steps::new(
             "runs",
             runs,
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}",
+            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}"),
             show,
         );
         RunsProgress {
             done: AtomicU64::new(0),
-            running: Mutex::new(String::new()),
             display,
         }
     }
 
     /// A run of the configuration `label` starts.
     pub fn starting(&self, label: &str) {
-        label.clone_into(&mut self.running.lock().unwrap_or_else(|p| p.into_inner()));
-        self.show(self.done.load(Ordering::Relaxed));
+        self.display.show(
+            self.done.load(Ordering::Relaxed),
+            json!({"running": label}),
+            || label.to_string(),
+        );
     }
 
     pub fn finished_one(&self) {
-        self.show(self.done.fetch_add(1, Ordering::Relaxed) + 1);
-    }
-
-    fn show(&self, done: u64) {
-        let label = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        self.display
-            .show(done, json!({"running": label}), || label.clone());
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.display.show(done, json!({}), String::new);
     }
 
     pub fn finish(&self) {
-        self.display
-            .finish(self.done.load(Ordering::Relaxed), json!({}));
+        self.display.finish();
     }
 }
 
 /// The progress of waiting for a submitted run: slices done, running, pending and failed or
 /// missing, as the run's survey says after each look at the queue.
 pub struct WaitProgress {
-    last: Mutex<(u64, Value)>,
     display: Steps,
 }
 
@@ -403,14 +395,11 @@ impl WaitProgress {
         let display = Steps::new(
             "slices",
             u64::from(slices),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
+            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}"),
             show,
         );
         display.tick();
-        WaitProgress {
-            last: Mutex::new((0, json!({}))),
-            display,
-        }
+        WaitProgress { display }
     }
 
     /// Whether anything is shown (so the caller can skip computing what it would show).
@@ -419,15 +408,14 @@ impl WaitProgress {
     }
 
     pub fn show(&self, done: usize, running: usize, pending: usize, failed: usize) {
-        let counts = json!({"running": running, "pending": pending, "failed": failed});
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = (done as u64, counts.clone());
-        self.display.show(done as u64, counts, || {
-            format!("{running} running, {pending} pending, {failed} failed or missing")
-        });
+        self.display.show(
+            done as u64,
+            json!({"running": running, "pending": pending, "failed": failed}),
+            || format!("{running} running, {pending} pending, {failed} failed or missing"),
+        );
     }
 
     pub fn finish(&self) {
-        let (done, counts) = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.display.finish(done, counts);
+        self.display.finish();
     }
 }
