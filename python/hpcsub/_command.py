@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import deque
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
@@ -56,10 +58,6 @@ def binary() -> str:
 
 
 def _installed_binary() -> Optional[str]:
-    try:
-        from importlib.metadata import PackageNotFoundError, distribution
-    except ImportError:  # pragma: no cover (Python < 3.8)
-        return None
     try:
         files = distribution("hpcsub").files or []
     except PackageNotFoundError:
@@ -134,7 +132,8 @@ def invoke(
     stdout: list[str] = []
     reader = threading.Thread(target=lambda: stdout.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    others: list[str] = []
+    # The last lines, for the error if no report comes; every line is passed on as it comes.
+    others: deque[str] = deque(maxlen=20)
     try:
         for line in process.stderr:  # type: ignore[union-attr]
             update = _progress.parse(line)
@@ -161,7 +160,7 @@ def invoke(
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        tail = "".join(others[-20:]).strip()
+        tail = "".join(others).strip()
         raise RunError(
             {
                 "kind": "run",
