@@ -111,9 +111,9 @@ def invoke(
     progress: bool = False,
     label: str = "hpcsub",
     source: Optional[str] = None,
-) -> tuple[int, dict[str, Any]]:
-    """Runs ``hpcsub ARGUMENTS --json`` and returns its exit code and JSON object; an error
-    object becomes the matching exception.
+) -> dict[str, Any]:
+    """Runs ``hpcsub ARGUMENTS --json`` and returns its JSON object; an error object becomes
+    the matching exception (the exit code is in the error).
 
     With ``progress``, the command's JSON progress lines drive a bar (in a notebook) or a line
     of text; anything else it writes on stderr is passed on to ``sys.stderr``.
@@ -169,7 +169,7 @@ def invoke(
                 + (f": {tail}" if tail else ""),
             }
         )
-    return code, _checked(value, source)
+    return _checked(value, source)
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

@@ -22,7 +22,7 @@ def check(job: Job) -> Plan:
     Raises ``JobFileError`` if the job is not valid.
     """
     with job_file(job) as (path, source):
-        _, value = invoke(["check", path], source=source)
+        value = invoke(["check", path], source=source)
     return Plan(value)
 
 
@@ -47,7 +47,7 @@ def run(
         if given is not None:
             arguments += [flag, str(given)]
     with job_file(job) as (path, source):
-        _, value = invoke([*arguments, path], progress=progress, label=_label(job, path), source=source)
+        value = invoke([*arguments, path], progress=progress, label=_label(job, path), source=source)
     return Result(value)
 
 
@@ -83,7 +83,7 @@ def submit(
     if dry_run:
         arguments.append("--dry-run")
     with job_file(job) as (path, source):
-        _, value = invoke([*arguments, path], source=source)
+        value = invoke([*arguments, path], source=source)
     submitted = Run(value["run_dir"])
     submitted.commands = value.get("commands")
     if wait:
@@ -116,7 +116,7 @@ class Run:
 
     def status(self) -> Status:
         """Where every slice stands: done, running, pending, failed or missing, and why."""
-        _, value = invoke(["status", str(self.run_dir)])
+        value = invoke(["status", str(self.run_dir)])
         return Status(value)
 
     def wait(self, *, progress: bool = True) -> Result:
@@ -126,7 +126,7 @@ class Run:
         Raises ``IncompleteRun`` if slices are missing or corrupt, ``RunError`` if tasks failed
         or the run has no job (a dry run).
         """
-        _, value = invoke(["wait", str(self.run_dir)], progress=progress, label=self.run_dir.name)
+        value = invoke(["wait", str(self.run_dir)], progress=progress, label=self.run_dir.name)
         return Result(value)
 
     def gather(self) -> Result:
@@ -134,12 +134,12 @@ class Run:
 
         Raises ``IncompleteRun`` with the slices that are not done and why.
         """
-        _, value = invoke(["gather", str(self.run_dir)])
+        value = invoke(["gather", str(self.run_dir)])
         return Result(value)
 
     def cancel(self) -> list[str]:
         """Cancels every job of the run; returns their ids."""
-        _, value = invoke(["cancel", str(self.run_dir)])
+        value = invoke(["cancel", str(self.run_dir)])
         return list(value.get("job_ids", []))
 
     def resubmit(self, *, wait: bool = False, dry_run: bool = False) -> "Run":
@@ -150,7 +150,7 @@ class Run:
         arguments = ["resubmit", str(self.run_dir)]
         if dry_run:
             arguments.append("--dry-run")
-        _, value = invoke(arguments)
+        value = invoke(arguments)
         self.commands = value.get("commands")
         if wait:
             self.wait()
