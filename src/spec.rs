@@ -229,6 +229,9 @@ pub struct TasksSpec {
     pub workdir: Option<Located<String>>,
     /// `tasks.from`: the step whose tasks this step maps over, one task each.
     pub from: Option<String>,
+    /// `tasks.worker`: the command is started once per thread and serves one task after
+    /// another over its stdin and stdout (see `executor::command`), instead of once per task.
+    pub worker: bool,
     /// Values of placeholders bound when the step runs: `steps.X.*` paths, and for a step
     /// `from` another, each task's `input` and `result.KEY` (one map per task).
     pub bound: Bindings,

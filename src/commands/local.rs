@@ -1,6 +1,7 @@
 //! Running a job of one step here: on threads, or as one rank of an MPI job (the `run`
 //! command, and each step of a workflow run here).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -177,13 +178,15 @@ pub fn run_tasks(
     let started = Instant::now();
     let threads = plan::threads(spec).here;
     let logs_path = logs.path();
+    // Each rank of an MPI run keeps its own setup log and journal.
+    let named = |stem: &str, extension: &str| match &ranks {
+        Ranks::Mpi(Some(launch)) => format!("{stem}-rank-{}.{extension}", launch.rank),
+        Ranks::Session(session) => format!("{stem}-rank-{}.{extension}", ranks::rank(session)),
+        _ => format!("{stem}.{extension}"),
+    };
     let environment = match &spec.environment {
         Some(environment) => {
-            let log = match &ranks {
-                Ranks::Mpi(Some(launch)) => format!("setup-rank-{}.log", launch.rank),
-                Ranks::Session(session) => format!("setup-rank-{}.log", ranks::rank(session)),
-                _ => "setup.log".to_string(),
-            };
+            let log = named("setup", "log");
             match environment::set_up(environment, workdir, &logs_path.join(log)) {
                 Ok(variables) => Some(variables),
                 Err(e) => {
@@ -195,13 +198,24 @@ pub fn run_tasks(
         }
         None => None,
     };
+    // Kept logs get a journal too: a program watching the run (the Python executor) learns of
+    // each task as it finishes, not only at the end.
+    let journal = match &logs {
+        Logs::Given(_) => {
+            let path = logs_path.join(named("tasks", "journal"));
+            File::create(&path)
+                .map_err(|e| AppError::Run(format!("cannot create {}: {e}", path.display())))?;
+            Some(path)
+        }
+        Logs::Temporary(_) => None,
+    };
     let context = TaskContext {
         tasks,
         workdir,
         logs: &logs_path,
         outputs,
         environment: environment.as_deref(),
-        journal: None,
+        journal: journal.as_deref(),
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);

@@ -1,14 +1,26 @@
 //! The command executor: runs the tasks of a task job, up to `threads` at a time with dynamic
 //! scheduling. Each task is its argv run without a shell, in its own process group (so a
 //! timeout, Ctrl-C or SIGTERM kills its children too), with stdout and stderr in log files.
+//!
+//! With `tasks.worker`, each thread instead keeps one process of the command (a *worker*)
+//! serving its tasks one after another, so an interpreter's start-up (a Python process and its
+//! imports: tens of milliseconds) is paid once per thread rather than once per task. For each
+//! task hpcsub writes one JSON line on the worker's stdin,
+//! `{"task": 3, "attempt": 1, "stdout": PATH, "stderr": PATH, "outdir": DIR, "placeholders":
+//! {...}}`; the worker runs it with its own stdout written to the first file (created or
+//! truncated) and its stderr appended to the second, and answers one line
+//! `{"task": 3, "exit": CODE}` on its original stdout. hpcsub then reads the task's result
+//! from its stdout file as for any task. A worker that dies or outlives the timeout is killed
+//! with its process group, that attempt fails with the reason, and a fresh worker takes the next.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
@@ -40,6 +52,9 @@ pub struct TaskContext<'a> {
 pub fn outdir(outputs: &Path, task: u64) -> PathBuf {
     outputs.join(format!("task-{task}"))
 }
+
+/// How long a finished task's journal line may wait before it is synced to disk.
+const JOURNAL_SYNC: Duration = Duration::from_millis(50);
 
 /// Lines of a failed task's stderr shown in the report.
 const STDERR_TAIL_LINES: usize = 5;
@@ -102,14 +117,18 @@ pub fn run_tasks(
             let sender = sender.clone();
             let next = &next;
             scope.spawn(move || {
+                let mut worker = None;
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&task) = ids.get(index) else { break };
                     progress.started();
-                    let outcome = run_task(context, task);
+                    let outcome = run_task(context, task, &mut worker);
                     progress.finished(outcome.failure.is_some());
-                    // The receiver outlives every worker inside this scope.
+                    // The receiver outlives every thread inside this scope.
                     let _ = sender.send(outcome);
+                }
+                if let Some(worker) = worker {
+                    worker.finish();
                 }
             });
         }
@@ -117,20 +136,39 @@ pub fn run_tasks(
         let mut journal = context
             .journal
             .and_then(|path| OpenOptions::new().create(true).append(true).open(path).ok());
+        // Each line is written as its task finishes, for readers watching the run; it reaches
+        // the disk at most JOURNAL_SYNC later, so that tasks of a millisecond are not slowed
+        // by one sync each.
+        let mut synced = Instant::now();
+        let mut unsynced = false;
         loop {
-            match receiver.recv_timeout(Duration::from_millis(100)) {
+            match receiver.recv_timeout(Duration::from_millis(50)) {
                 Ok(outcome) => {
                     if let Some(file) = &mut journal {
-                        let line = serde_json::to_string(&outcome).expect("outcomes serialize");
-                        let _ = writeln!(file, "{line}");
-                        let _ = file.sync_data();
+                        let mut line = serde_json::to_string(&outcome).expect("outcomes serialize");
+                        line.push('\n');
+                        let _ = file.write_all(line.as_bytes());
+                        unsynced = true;
                     }
                     outcomes.push(outcome);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
+            if let Some(file) = &mut journal
+                && unsynced
+                && synced.elapsed() >= JOURNAL_SYNC
+            {
+                let _ = file.sync_data();
+                synced = Instant::now();
+                unsynced = false;
+            }
             progress.refresh();
+        }
+        if let Some(file) = &mut journal
+            && unsynced
+        {
+            let _ = file.sync_data();
         }
     });
     // What these tasks left running (a daemon, a `setsid ... &`) ends with them; tasks of other
@@ -154,15 +192,17 @@ pub fn stderr_log(logs: &Path, task: u64) -> PathBuf {
     logs.join(format!("task-{task}.err"))
 }
 
-/// Runs one task, retrying as the job file allows.
-pub fn run_task(context: &TaskContext, task: u64) -> TaskOutcome {
+/// Runs one task, retrying as the job file allows; `worker` is this thread's worker process
+/// (`tasks.worker`), started when first needed.
+fn run_task(context: &TaskContext, task: u64, worker: &mut Option<Worker>) -> TaskOutcome {
     let tasks = context.tasks;
     let out = stdout_log(context.logs, task);
     let err = stderr_log(context.logs, task);
     let started = Instant::now();
     let attempts_allowed = tasks.retries + 1;
     let mut attempts = 0;
-    let outdir = tasks.uses(OUTDIR).then(|| outdir(context.outputs, task));
+    // A worker is told its task's outdir whatever its command says.
+    let outdir = (tasks.uses(OUTDIR) || tasks.worker).then(|| outdir(context.outputs, task));
     let result = loop {
         attempts += 1;
         let prepared = match &outdir {
@@ -170,7 +210,21 @@ pub fn run_task(context: &TaskContext, task: u64) -> TaskOutcome {
                 .map_err(|e| format!("cannot create its outdir {}: {e}", dir.display())),
             None => Ok(()),
         };
-        match prepared.and_then(|()| attempt(context, task, &out, &err, outdir.as_deref())) {
+        let attempted = prepared.and_then(|()| {
+            if tasks.worker {
+                let request = Request {
+                    task,
+                    attempt: attempts,
+                    out: &out,
+                    err: &err,
+                    outdir: outdir.as_deref(),
+                };
+                attempt_in_worker(context, &request, worker)
+            } else {
+                attempt(context, task, &out, &err, outdir.as_deref())
+            }
+        });
+        match attempted {
             Ok(values) => break Ok(values),
             Err(reason) => {
                 note(
@@ -310,6 +364,251 @@ fn attempt(
         return Err(describe(status));
     }
     parse_output(tasks.result, &output_tail(out)?)
+}
+
+/// One attempt of one task, as a worker is asked to run it.
+struct Request<'a> {
+    task: u64,
+    attempt: u32,
+    out: &'a Path,
+    err: &'a Path,
+    outdir: Option<&'a Path>,
+}
+
+/// The longest answer line read from a worker: it should be a few dozen bytes.
+const WORKER_LINE_BYTES: u64 = 64 << 10;
+/// How long a worker may take to exit once its stdin is closed, before it is killed.
+const WORKER_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Numbers the workers this process starts, for their log files' names.
+static WORKERS_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A process of the command serving tasks one after another (`tasks.worker`).
+struct Worker {
+    child: Child,
+    /// Its stdin; `None` once closed, which tells it to exit.
+    requests: Option<ChildStdin>,
+    /// Its answer lines, read by a thread of their own so that waiting can time out; `None`
+    /// once its stdout closed.
+    answers: mpsc::Receiver<Option<String>>,
+    /// Where what it writes on stderr between tasks goes.
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(context: &TaskContext) -> Result<Worker, String> {
+        let tasks = context.tasks;
+        let number = WORKERS_STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = context
+            .logs
+            .join(format!("worker-{}-{number}.err", std::process::id()));
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        // Validation leaves only placeholders that are the same for every task.
+        let argv: Vec<String> = tasks
+            .command
+            .iter()
+            .map(|argument| tasks.fill(argument, 0, ""))
+            .collect();
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .current_dir(context.workdir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .process_group(0);
+        if let Some(environment) = context.environment {
+            command
+                .env_clear()
+                .envs(environment.iter().map(|(k, v)| (k, v)));
+        }
+        for (name, value) in &tasks.env {
+            command.env(name, tasks.fill(value, 0, ""));
+        }
+        let mut groups = RUNNING_GROUPS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut child = command.spawn().map_err(|e| {
+            format!(
+                "cannot start the worker `{}` (in {}): {e}",
+                argv[0],
+                context.workdir.display()
+            )
+        })?;
+        groups.insert(child.id() as i32);
+        drop(groups);
+        let requests = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match (&mut lines).take(WORKER_LINE_BYTES).read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if sender.send(Some(line)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = sender.send(None);
+        });
+        Ok(Worker {
+            child,
+            requests,
+            answers,
+            log,
+        })
+    }
+
+    fn group(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Kills it with its process group and everything it started.
+    fn kill(mut self) {
+        let below = descendants::of(self.group());
+        kill_group(self.group());
+        descendants::kill(&below);
+        let _ = self.child.wait();
+        self.forget();
+    }
+
+    /// How it ended by itself (its stdout closed); one that lives on is killed.
+    fn ended(mut self) -> String {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => break None,
+            }
+        };
+        match status {
+            Some(status) => {
+                // What it started may outlive it in its group.
+                kill_group(self.group());
+                self.forget();
+                describe(status)
+            }
+            None => {
+                self.kill();
+                "it closed its stdout and was killed".into()
+            }
+        }
+    }
+
+    fn forget(&self) {
+        RUNNING_GROUPS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.group());
+    }
+
+    /// No more tasks: its stdin closes, which ends it; one that lingers is killed.
+    fn finish(mut self) {
+        drop(self.requests.take());
+        let deadline = Instant::now() + WORKER_EXIT_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                kill_group(self.group());
+                self.forget();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        note(
+            &self.log,
+            "hpcsub: the worker did not exit within 5 s of its stdin closing; killed",
+        );
+        self.kill();
+    }
+}
+
+/// One attempt of a task in this thread's worker (`tasks.worker`), started if there is none.
+fn attempt_in_worker(
+    context: &TaskContext,
+    request: &Request,
+    worker: &mut Option<Worker>,
+) -> Result<IndexMap<String, TaskValue>, String> {
+    let tasks = context.tasks;
+    let task = request.task;
+    if worker.is_none() {
+        *worker = Some(Worker::start(context)?);
+    }
+    let running = worker.as_mut().expect("started above");
+    let outdir = request
+        .outdir
+        .map_or(String::new(), |d| d.display().to_string());
+    let mut placeholders = serde_json::Map::new();
+    placeholders.insert("task".into(), task.to_string().into());
+    placeholders.insert(OUTDIR.into(), outdir.clone().into());
+    for (name, value) in tasks.point(task) {
+        placeholders.insert(name.into(), value.into());
+    }
+    let line = serde_json::json!({
+        "task": task,
+        "attempt": request.attempt,
+        "stdout": request.out,
+        "stderr": request.err,
+        "outdir": outdir,
+        "placeholders": placeholders,
+    });
+    // One write: the pipe is unbuffered, and `writeln!` would make a system call per piece.
+    let line = format!("{line}\n");
+    let sent = match running.requests.as_mut() {
+        Some(requests) => requests.write_all(line.as_bytes()),
+        None => Err(std::io::ErrorKind::BrokenPipe.into()),
+    };
+    let deadline = tasks.timeout.map(|timeout| Instant::now() + timeout);
+    let answer = if sent.is_err() {
+        None
+    } else {
+        loop {
+            let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            match running.answers.recv_timeout(wait) {
+                Ok(answer) => break answer,
+                Err(mpsc::RecvTimeoutError::Timeout) if deadline.is_some() => {
+                    let timeout = tasks.timeout.expect("a deadline has a timeout");
+                    worker.take().expect("running").kill();
+                    return Err(format!(
+                        "timed out after {timeout:?}; its worker's process group was killed"
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+            }
+        }
+    };
+    let Some(answer) = answer else {
+        let how = worker.take().expect("running").ended();
+        return Err(format!("its worker ended while running it: {how}"));
+    };
+    let code = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .filter(|value| value["task"].as_u64() == Some(task))
+        .and_then(|value| value["exit"].as_i64());
+    let Some(code) = code else {
+        worker.take().expect("running").kill();
+        return Err(format!(
+            "its worker answered `{}` instead of {{\"task\": {task}, \"exit\": CODE}}; it was killed",
+            answer.trim().chars().take(200).collect::<String>()
+        ));
+    };
+    if code != 0 {
+        return Err(format!("exit status {code}"));
+    }
+    parse_output(tasks.result, &output_tail(request.out)?)
 }
 
 /// Waits for the child; past the timeout, kills its whole process group.

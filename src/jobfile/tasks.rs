@@ -166,6 +166,38 @@ pub fn validate(
             Ok((name.to_string(), template(value, &known, source)?))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let worker = match &tasks.worker {
+        None => false,
+        Some(flag) => match flag.as_str() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(Diagnostic::new(
+                    locate(flag),
+                    format!("`worker` is `{other}`; expected true or false"),
+                ));
+            }
+        },
+    };
+    if worker {
+        let arguments = tasks.command.iter().zip(&command);
+        let values = tasks.env.iter().flat_map(|env| env.iter()).zip(&env);
+        let per_task = arguments
+            .map(|(raw, template)| (locate(raw), template))
+            .chain(values.map(|((_, raw), (_, template))| (locate(raw), template)))
+            .find_map(|(location, template)| {
+                per_task_placeholder(template).map(|name| (location, name))
+            });
+        if let Some((location, name)) = per_task {
+            return Err(Diagnostic::new(
+                location,
+                format!(
+                    "a worker is started once and serves many tasks, so its command and env cannot use `{{{name}}}`"
+                ),
+            )
+            .with_help("a worker reads each task's placeholders from the JSON line of the task on its stdin; see \"Workers\" in docs/job-file.md"));
+        }
+    }
     Ok(TasksSpec {
         count,
         params,
@@ -177,7 +209,17 @@ pub fn validate(
         inputs,
         workdir: tasks.workdir.as_ref().map(located),
         from: from.map(|(name, _)| name.to_string()),
+        worker,
         bound: Default::default(),
+    })
+}
+
+/// A placeholder of `template` whose value differs from task to task: any but a needed step's
+/// paths, which are the same for every task.
+fn per_task_placeholder(template: &Template) -> Option<&str> {
+    template.pieces.iter().find_map(|piece| match piece {
+        Piece::Placeholder(name) if !name.starts_with("steps.") => Some(name.as_str()),
+        _ => None,
     })
 }
 

@@ -87,6 +87,7 @@ pub struct RawTasks {
     pub lines: Option<Spanned<String>>,
     pub workdir: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
+    pub worker: Option<Spanned<String>>,
 }
 
 /// One glob, or a list of them.
@@ -324,6 +325,7 @@ fn expected_at(path: &str) -> Option<&'static str> {
         "result" => "one of number, json, none",
         "timeout" => "a duration such as 30s or 5m",
         "retries" => "a whole number of extra attempts, such as 1",
+        "worker" => "true or false",
         "env" => "a mapping of environment variable names to values",
         "slurm" => "a mapping with `partition`, `account`, `qos`, `extra`, `array_limit`, `mode`",
         "partition" | "account" | "qos" => "a Slurm name such as `debug`",

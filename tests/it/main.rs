@@ -16,4 +16,5 @@ mod slurm;
 mod submit;
 mod tasks;
 mod vector_math;
+mod workers;
 mod workflows;
