@@ -27,6 +27,7 @@ import glob
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -59,6 +60,23 @@ def append(path, text):
         f.write(text)
 
 
+def kill_session(session):
+    """SIGKILL to every process of `session`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def run_proc(proc, node, removed):
     """Runs one expanded proc as a starter would; its return value, or None if removed."""
     iwd = proc["Iwd"]
@@ -77,11 +95,15 @@ def run_proc(proc, node, removed):
     limit = proc.get("AllowedExecuteDuration")
     with open(os.path.join(iwd, proc["Out"]), "a") as out, \
          open(os.path.join(iwd, proc["Err"]), "a") as err:
+        # A session of its own, so that the time limit kills every process the job started
+        # (hpcsub puts its tasks in process groups of their own), as a starter does.
+        job = subprocess.Popen([proc["Cmd"], *proc["argv"]], cwd=iwd, env=environment,
+                               stdout=out, stderr=err, start_new_session=True)
         try:
-            code = subprocess.run([proc["Cmd"], *proc["argv"]],
-                                  cwd=iwd, env=environment, stdout=out, stderr=err,
-                                  timeout=limit).returncode
+            code = job.wait(timeout=limit)
         except subprocess.TimeoutExpired:
+            kill_session(job.pid)
+            job.wait()
             append(log, event(9, cluster, number, "Job was aborted.",
                               ["\tAllowedExecuteDuration exceeded"]))
             return None
