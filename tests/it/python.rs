@@ -1,7 +1,7 @@
 //! The Python package: the wheel built by `python/build-wheel.sh` (maturin) from this tree,
 //! installed offline into a fresh virtual environment, then its pytest suite (tests/python: the
-//! API, a real Jupyter kernel, pandas) and the lesson (docs/lesson.py) run there against a
-//! private Slurm cluster.
+//! API, the Executor, a real Jupyter kernel, pandas) and the lesson (docs/lesson.py) run there
+//! against a private Slurm cluster and the emulated HTCondor pool.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,12 +20,22 @@ fn checked(command: &mut Command, what: &str) -> Output {
     output
 }
 
-/// A fresh virtual environment in `dir` with only the wheel installed, offline.
+/// A fresh virtual environment in `dir` with only the wheel and its one dependency
+/// (cloudpickle, installed first from PyPI) installed; the wheel itself offline.
 fn install_offline(dir: &Path, wheel: &Path) -> PathBuf {
     let venv = dir.join("venv");
     checked(
         Command::new("python3").args(["-m", "venv"]).arg(&venv),
         "python3 -m venv (needs python3-venv)",
+    );
+    checked(
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "cloudpickle==3.1.1",
+        ]),
+        "pip install cloudpickle",
     );
     checked(
         Command::new(venv.join("bin/pip"))
@@ -71,8 +81,16 @@ fn the_wheel_installs_offline_and_passes_the_api_tests_and_the_lesson() {
             "nbformat==5.11.1",
             "pandas==3.1.1",
             "mypy==2.4.1",
+            "numpy==2.4.6",
+            "submitit==1.5.4",
         ]),
-        "pip install pytest, a Jupyter kernel, pandas and mypy",
+        "pip install pytest, a Jupyter kernel, pandas, mypy, numpy and submitit (the lesson's comparison)",
+    );
+    // The emulated HTCondor pool runs what `Executor(to="condor")` submits; it needs the
+    // htcondor venvs of condor/setup.sh.
+    checked(
+        &mut Command::new(repo_path("condor/setup.sh")),
+        "condor/setup.sh (needs python3-venv and PyPI)",
     );
     let cluster = Cluster::start();
     let python = |args: &[&str]| {
@@ -84,6 +102,7 @@ fn the_wheel_installs_offline_and_passes_the_api_tests_and_the_lesson() {
             .env("HPCSUB_TEST_SLURM", "1")
             .env("HPCSUB_TEST_NOTEBOOK", "1")
             .env("HPCSUB_CARGO_BINARY", env!("CARGO_BIN_EXE_hpcsub"))
+            .env("HPCSUB_TEST_CONDOR_PATH", repo_path("condor/emulated-bin"))
             .env_remove("HPCSUB_BINARY")
             .env_remove("HPCSUB_ISA");
         command

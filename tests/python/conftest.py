@@ -4,6 +4,8 @@ into a fresh virtual environment and runs pytest there), never against the sourc
 import os
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +28,23 @@ def slurm() -> None:
         if os.environ.get("HPCSUB_TEST_SLURM") == "1":
             pytest.fail("HPCSUB_TEST_SLURM=1 but no Slurm cluster answers (SLURM_CONF?)")
         pytest.skip("no Slurm cluster")
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie has ended; only its parent has not read its status)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def wait_for_pid_files(files: list[Path], process: "subprocess.Popen[str]", seconds: float = 60) -> list[int]:
+    """The pids the tasks of `process` wrote into `files`, once all have."""
+    deadline = time.monotonic() + seconds
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < deadline, "the tasks never started"
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.05)
+    return [int(f.read_text()) for f in files]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hpcsub
+from conftest import alive, wait_for_pid_files
 from hpcsub import _progress
 
 REPO = Path(__file__).resolve().parents[2]
@@ -290,27 +291,13 @@ def test_ctrl_c_stops_the_command_and_its_tasks(tmp_path: Path) -> None:
     }
     script = f"import hpcsub\nhpcsub.run({job!r}, progress=False)\n"
     python = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
-    pid_files = [tmp_path / "pid-0", tmp_path / "pid-1"]
-    deadline = time.monotonic() + 60
-    while not all(f.exists() and f.read_text() for f in pid_files):
-        assert time.monotonic() < deadline, "the tasks never started"
-        assert python.poll() is None, python.stderr.read() if python.stderr else ""
-        time.sleep(0.05)
+    pids = wait_for_pid_files([tmp_path / "pid-0", tmp_path / "pid-1"], python)
     python.send_signal(signal.SIGINT)
     _, err = python.communicate(timeout=30)
     assert python.returncode != 0 and "KeyboardInterrupt" in err, err
-    for pid in (int(f.read_text()) for f in pid_files):
+    for pid in pids:
         deadline = time.monotonic() + 10
-        while _alive(pid):
+        while alive(pid):
             assert time.monotonic() < deadline, f"task process {pid} outlived Ctrl-C"
             time.sleep(0.05)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has ended; only its parent has not read its status yet.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
