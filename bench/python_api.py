@@ -3,7 +3,7 @@
 Run with the Python of an environment where the wheel is installed:
 
     python/build-wheel.sh
-    python3 -m venv /tmp/hpcsub-env && /tmp/hpcsub-env/bin/pip install --no-index target/python/wheels/hpcsub-*.whl
+    python3 -m venv /tmp/hpcsub-env && /tmp/hpcsub-env/bin/pip install target/python/wheels/hpcsub-*.whl
     /tmp/hpcsub-env/bin/python bench/python_api.py
 
 Each variant runs the same 1,000-sample job (so the work is nothing and the cost is all
