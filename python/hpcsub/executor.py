@@ -154,10 +154,10 @@ class Executor(concurrent.futures.Executor):
     ``resources`` is a job file's (``{"time": "10m", "memory": "2GiB", "cpus": 1}``): on a
     cluster, what each slice asks for (its time limit kills the slice: ``TaskFailed`` with
     ``TIMEOUT``); here, ``time`` is each call's limit. ``timeout`` (``"30s"``) limits every call
-    everywhere; ``retries`` reruns a call whose task died (a call that raised has its outcome and is not
-    rerun). ``slurm``, ``condor`` and
-    ``environment`` are the job file's sections. ``python`` is the interpreter of the workers
-    (default ``sys.executable``; cloudpickle must be importable there, and the modules of functions pickled by reference).
+    everywhere; ``retries`` reruns a call whose task died (a call that raised has its outcome
+    and is not rerun). ``slurm``, ``condor`` and ``environment`` are the job file's sections.
+    ``python`` is the interpreter of the workers (default ``sys.executable``; cloudpickle must
+    be importable there, and the modules of the functions pickled by reference).
 
     ``run_dir`` (default ``runs/<name>-<UTC time>``) keeps every batch: its pickled calls, its
     hpcsub run and each call's result, so ``Executor.attach(run_dir)`` gives the futures back in
@@ -234,8 +234,9 @@ class Executor(concurrent.futures.Executor):
     # -- the concurrent.futures interface ------------------------------------------------------
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> HpcsubFuture:
-        """Schedules ``fn(*args, **kwargs)``; futures among the arguments (at any depth) are
-        replaced by their results when it runs, after them."""
+        """Schedules ``fn(*args, **kwargs)``; futures among the arguments (also inside lists,
+        tuples, sets and dicts, up to 4 deep) are replaced by their results when it runs, after
+        them."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to an Executor after shutdown")
