@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -238,24 +239,39 @@ def test_attach_reopens_the_futures_of_a_run_from_another_process(tmp_path: Path
         hpcsub.Executor.attach(tmp_path)
 
 
-def test_ctrl_c_cancels_the_calls_and_leaves_no_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["local", "slurm"])
+def test_ctrl_c_cancels_the_calls_and_leaves_no_process_or_job(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "slurm":
+        request.getfixturevalue("slurm")
     run_dir = tmp_path / "run"
+    name = f"ctrl-c-{os.getpid()}"
+    options = {"processes": 2} if backend == "local" else {"to": "slurm", "slices": 2}
     script = (
         "import os, time, hpcsub\n"
         "def sleeper(n):\n"
         f"    open(os.path.join({str(tmp_path)!r}, f'pid-{{n}}'), 'w').write(str(os.getpid()))\n"
         "    time.sleep(120)\n"
-        f"with hpcsub.Executor(run_dir={str(run_dir)!r}, processes=2, progress=False) as executor:\n"
+        f"with hpcsub.Executor(run_dir={str(run_dir)!r}, name={name!r}, progress=False, **{options!r}) as executor:\n"
         "    futures = [executor.submit(sleeper, n) for n in range(2)]\n"
         "    [f.result() for f in futures]\n"
     )
     python = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
-    pids = wait_for_pid_files([tmp_path / "pid-0", tmp_path / "pid-1"], python)
+    pids = wait_for_pid_files([tmp_path / "pid-0", tmp_path / "pid-1"], python, seconds=120)
     python.send_signal(signal.SIGINT)
     _, err = python.communicate(timeout=60)
     assert python.returncode != 0 and "KeyboardInterrupt" in err, err
-    deadline = time.monotonic() + 15
-    while processes_of(run_dir) or any(alive(pid) for pid in pids):
-        assert time.monotonic() < deadline, f"left behind: {processes_of(run_dir)}"
-        time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    while processes_of(run_dir) or any(alive(pid) for pid in pids) or queued(name):
+        assert time.monotonic() < deadline, f"left behind: {processes_of(run_dir)}, jobs {queued(name)}"
+        time.sleep(0.2)
+
+
+def queued(name: str) -> list[str]:
+    """The Slurm jobs of the executor called `name` still in the queue (none without Slurm)."""
+    if shutil.which("squeue") is None:
+        return []
+    done = subprocess.run(["squeue", "--noheader", "-o", "%i %j"], capture_output=True, text=True)
+    return [line for line in done.stdout.splitlines() if f" {name}-" in line]
 
