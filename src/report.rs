@@ -232,6 +232,11 @@ pub struct TaskRecord {
     /// The files it left in its `{outdir}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// The slice that ran it and its node (a submitted or MPI run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl TaskRecord {
@@ -288,6 +293,8 @@ pub fn task_records(
                 stdout: o.stdout.clone(),
                 stderr_tail: o.stderr_tail.clone(),
                 outputs: o.outputs.clone(),
+                slice: o.slice,
+                node: o.node.clone(),
             }
         })
         .collect()

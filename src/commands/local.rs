@@ -216,6 +216,7 @@ pub fn run_tasks(
         outputs,
         environment: environment.as_deref(),
         journal: journal.as_deref(),
+        ran_by: None,
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);

@@ -33,6 +33,7 @@ use crate::reduce::task_results::{TaskOutcome, TaskValue, parse_output};
 use crate::spec::{OUTDIR, TasksSpec};
 
 /// Where tasks run and leave their logs.
+#[derive(Clone, Copy)]
 pub struct TaskContext<'a> {
     pub tasks: &'a TasksSpec,
     /// The working directory of every task: where the job was run or submitted from.
@@ -46,6 +47,20 @@ pub struct TaskContext<'a> {
     /// Where each finished task's outcome is appended as it finishes (a submitted slice's
     /// journal), so a slice stopped midway reruns only the tasks that had not finished.
     pub journal: Option<&'a Path>,
+    /// The slice running these tasks and its node, recorded in each outcome.
+    pub ran_by: Option<(u32, &'a str)>,
+}
+
+/// This machine's name, as a task's record gives it: what `hostname` prints.
+pub fn node_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer it is given.
+    let written = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if written != 0 {
+        return "unknown".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 /// The `{outdir}` of task `task`.
@@ -262,6 +277,8 @@ fn run_task(context: &TaskContext, task: u64, worker: &mut Option<Worker>) -> Ta
         stdout: out.display().to_string(),
         elapsed_s: started.elapsed().as_secs_f64(),
         outputs: outdir.as_deref().map(listed_outputs).unwrap_or_default(),
+        slice: context.ran_by.map(|(slice, _)| slice),
+        node: context.ran_by.map(|(_, node)| node.to_string()),
     }
 }
 

@@ -199,7 +199,12 @@ pub fn run_tasks_in(
             Show::Never
         },
     );
-    let mine = command::run_tasks(context, &ids, threads, &progress);
+    let node = command::node_name();
+    let context = TaskContext {
+        ran_by: Some((rank, &node)),
+        ..*context
+    };
+    let mine = command::run_tasks(&context, &ids, threads, &progress);
     progress.finish();
     let own_failures = mine.iter().any(|o| o.failure.is_some());
     let bytes = serde_json::to_vec(&mine).expect("outcomes always serialize");

@@ -254,6 +254,7 @@ pub fn run_tasks(
         ),
         None => None,
     };
+    let node = command::node_name();
     let context = TaskContext {
         tasks,
         workdir,
@@ -261,6 +262,7 @@ pub fn run_tasks(
         outputs: &outputs,
         environment: environment.as_deref(),
         journal: Some(&journal),
+        ran_by: Some((slice, &node)),
     };
     let mut outcomes = command::run_tasks(
         &context,

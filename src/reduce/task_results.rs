@@ -36,6 +36,12 @@ pub struct TaskOutcome {
     /// The files the task left in its `{outdir}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// The slice (array element or MPI rank) that ran it, and that slice's node; none for a run
+    /// of one process, whose report says where it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The key under which `result: number` keeps its one value.
@@ -500,6 +506,8 @@ mod tests {
             elapsed_s: 0.0,
             stderr_tail: Vec::new(),
             outputs: Vec::new(),
+            slice: None,
+            node: None,
         }
     }
 

@@ -691,6 +691,8 @@ mod tests {
             elapsed_s: 0.0,
             stderr_tail: Vec::new(),
             outputs: Vec::new(),
+            slice: None,
+            node: None,
         };
         let expected = Expected {
             job_hash: "h",

@@ -53,6 +53,10 @@ fn every_task_has_a_record_with_its_parameters_in_json_and_in_tasks_jsonl_and_cs
     assert_eq!(lines.len(), 6);
     assert_eq!(lines[5]["task"], 5);
     assert_eq!(lines[5]["params"]["file"], "data/f2.txt");
+    assert!(
+        lines[5].get("slice").is_none() && lines[5].get("node").is_none(),
+        "a run of one process has no slices"
+    );
     let csv = std::fs::read_to_string(logs.join("tasks.csv")).unwrap();
     let mut rows = csv.lines();
     assert_eq!(rows.next(), Some("task,status,file,line,n,reason"));

@@ -240,7 +240,16 @@ fn task_jobs_over_files_and_lines_under_mpirun_give_the_exact_sums() {
     let out = one_json(&output);
     assert_eq!(out["ranks"], 2);
     assert_eq!(out["result"], expected);
-    assert_eq!(out["tasks"].as_array().unwrap().len(), 6);
+    let records = out["tasks"].as_array().unwrap();
+    assert_eq!(records.len(), 6);
+    let mut ranks: Vec<u64> = records
+        .iter()
+        .map(|r| r["slice"].as_u64().expect("each record names its rank"))
+        .collect();
+    ranks.sort();
+    ranks.dedup();
+    assert_eq!(ranks, [0, 1], "{out}");
+    assert!(records.iter().all(|r| r["node"].is_string()), "{out}");
 }
 
 #[test]

@@ -386,7 +386,23 @@ fn task_jobs_over_files_and_lines_as_an_array_give_the_exact_sums() {
     assert_eq!(submitted["slices"], 2);
     let run_dir = Path::new(submitted["run_dir"].as_str().unwrap());
     let lines = std::fs::read_to_string(run_dir.join("tasks.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 6);
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 6);
+    // Each record names the slice that ran it and that slice's node (this machine).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut slices: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["node"], host.trim(), "{r}");
+            r["slice"].as_u64().unwrap()
+        })
+        .collect();
+    slices.sort();
+    slices.dedup();
+    assert_eq!(slices, [0, 1]);
 }
 
 #[test]
