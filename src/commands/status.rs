@@ -9,6 +9,8 @@ use super::outcome::Outcome;
 use super::steps;
 use super::submitted;
 use crate::diagnostic::AppError;
+use crate::plan;
+use crate::run_dir::parts;
 use crate::submit::survey::{ResultState, SliceState, SliceStatus};
 
 /// Show a submitted run: each slice done, running, pending, failed or missing, and the result.
@@ -45,6 +47,17 @@ pub struct StatusReport {
     submission_failed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue_error: Option<String>,
+    /// A task job's tasks finished, in all and by slice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<TasksFinished>,
+}
+
+#[derive(Serialize)]
+struct TasksFinished {
+    total: u64,
+    finished: u64,
+    /// Slice by slice: its tasks finished, of how many.
+    by_slice: Vec<[u64; 2]>,
 }
 
 impl Outcome for StatusReport {
@@ -83,6 +96,27 @@ impl Outcome for StatusReport {
                     .reason
                     .as_ref()
                     .map_or(String::new(), |r| format!(" ({r})"))
+            ));
+        }
+        if let Some(tasks) = &self.tasks {
+            const SLICES_SHOWN: usize = 8;
+            let slices: Vec<String> = tasks
+                .by_slice
+                .iter()
+                .take(SLICES_SHOWN)
+                .enumerate()
+                .map(|(slice, [finished, of])| format!("slice {slice}: {finished}/{of}"))
+                .collect();
+            let more = if tasks.by_slice.len() > SLICES_SHOWN {
+                ", ..."
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "  tasks: {} of {} finished ({}{more})\n",
+                tasks.finished,
+                tasks.total,
+                slices.join(", ")
             ));
         }
         if !self.gather_queued.is_empty() {
@@ -235,5 +269,18 @@ fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
             .last()
             .and_then(|s| s.failed.clone()),
         queue_error,
+        tasks: run.spec.tasks().map(|tasks| {
+            let by_slice: Vec<[u64; 2]> = (0..run.slices())
+                .map(|slice| {
+                    let of = plan::tasks_of_slice(tasks.count, run.slices(), slice).len() as u64;
+                    [parts::tasks_finished(&run, tasks, slice), of]
+                })
+                .collect();
+            TasksFinished {
+                total: tasks.count,
+                finished: by_slice.iter().map(|[finished, _]| finished).sum(),
+                by_slice,
+            }
+        }),
     })
 }

@@ -507,6 +507,19 @@ impl Checkpoint {
     }
 }
 
+/// How many tasks slice `slice` has finished (succeeded or failed): those of its part, else the
+/// complete lines of its journal, while it runs or after it stopped.
+pub fn tasks_finished(run_dir: &RunDir, tasks: &TasksSpec, slice: u32) -> u64 {
+    let parts_dir = run_dir.parts();
+    match read(&parts_dir, &expected_task_part(run_dir, tasks, slice)) {
+        Ok(part) => part.tasks.len() as u64,
+        Err(_) => crate::bounded_read::bytes(&journal_path(&parts_dir, slice), MAX_PART_BYTES)
+            .map_or(0, |journal| {
+                journal.iter().filter(|&&b| b == b'\n').count() as u64
+            }),
+    }
+}
+
 /// What a task job's part covers: task ids `0..count`, every `slices`-th from the slice index.
 pub fn expected_task_part<'a>(run_dir: &'a RunDir, tasks: &TasksSpec, slice: u32) -> Expected<'a> {
     Expected {

@@ -403,6 +403,37 @@ fn task_jobs_over_files_and_lines_as_an_array_give_the_exact_sums() {
     slices.sort();
     slices.dedup();
     assert_eq!(slices, [0, 1]);
+    let status = |run_dir: &Path| {
+        one_json(&output_of(
+            cluster
+                .command(env!("CARGO_BIN_EXE_hpcsub"))
+                .args(["status", "--json"])
+                .arg(run_dir),
+        ))["tasks"]
+            .clone()
+    };
+    assert_eq!(
+        status(run_dir),
+        serde_json::json!({"total": 6, "finished": 6, "by_slice": [[3, 3], [3, 3]]})
+    );
+    // A slice stopped midway has no part: its journal says how far it got (a torn last line
+    // is not a finished task).
+    let part = run_dir.join("parts/1.json");
+    let outcomes: Value = serde_json::from_str(&std::fs::read_to_string(&part).unwrap()).unwrap();
+    let journal: String = outcomes["tasks"].as_array().unwrap()[..2]
+        .iter()
+        .map(|o| format!("{o}\n"))
+        .collect();
+    std::fs::write(
+        run_dir.join("parts/1.journal"),
+        journal + "{\"task\": 5, \"at",
+    )
+    .unwrap();
+    std::fs::remove_file(&part).unwrap();
+    assert_eq!(
+        status(run_dir)["by_slice"],
+        serde_json::json!([[3, 3], [2, 3]])
+    );
 }
 
 #[test]
