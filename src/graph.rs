@@ -441,6 +441,9 @@ fn tasks_graph(spec: &JobSpec, tasks: &TasksSpec, threads: usize) -> String {
         .slices
         .iter()
         .map(|s| {
+            if task_plan.balance == crate::spec::Balance::Dynamic {
+                return format!("slice {}\nclaims batches of tasks", s.index);
+            }
             let shown: Vec<String> = s.tasks.iter().take(3).map(u64::to_string).collect();
             let more = if s.tasks.len() > 3 { ", ..." } else { "" };
             format!("slice {}\ntasks {}{more}", s.index, shown.join(", "))

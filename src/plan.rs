@@ -9,7 +9,7 @@ use crate::kernel::eval::Evaluator;
 use crate::kernel::program::CHUNK;
 use crate::kernel::rng::BLOCK_SAMPLES;
 use crate::kernel::{Isa, Kernel, Program};
-use crate::spec::{ComputeSpec, JobSpec, TasksSpec, Work};
+use crate::spec::{Balance, ComputeSpec, JobSpec, TasksSpec, Work};
 
 /// The CPUs this process may use (its affinity mask and CPU quota).
 pub fn available_cpus() -> usize {
@@ -137,12 +137,15 @@ pub struct TaskPlan {
     pub job: String,
     pub tasks: u64,
     pub threads: usize,
+    pub balance: Balance,
     pub slices: Vec<TaskSlice>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TaskSlice {
     pub index: u32,
+    /// Known in advance with `balance: static` only; dynamically balanced slices claim their
+    /// tasks as they run.
     pub tasks: Vec<u64>,
 }
 
@@ -151,10 +154,14 @@ pub fn make_for_tasks(spec: &JobSpec, tasks: &TasksSpec, threads: usize, slices:
         job: spec.name.clone(),
         tasks: tasks.count,
         threads,
+        balance: spec.split.balance,
         slices: (0..slices)
             .map(|index| TaskSlice {
                 index,
-                tasks: tasks_of_slice(tasks.count, slices, index),
+                tasks: match spec.split.balance {
+                    Balance::Static => tasks_of_slice(tasks.count, slices, index),
+                    Balance::Dynamic => Vec::new(),
+                },
             })
             .collect(),
     }

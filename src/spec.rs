@@ -423,6 +423,20 @@ pub struct SplitSpec {
     pub slices: u32,
     /// `None`: as many as the CPUs this process may use.
     pub threads: Option<usize>,
+    /// How a submitted task job's tasks reach its slices.
+    pub balance: Balance,
+}
+
+/// How the tasks of a submitted task job are dealt out to its slices (`split.balance`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    /// Each slice claims its next batch from the run directory when it has a free thread
+    /// (the default for task jobs).
+    Dynamic,
+    /// Slice `i` of `n` runs every `n`-th task from `i` (compute jobs: a fixed range of
+    /// sample blocks).
+    Static,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -450,6 +450,9 @@ class Executor(concurrent.futures.Executor):
                 split["threads"] = int(threads)
             if options["slices"] and self.to != "local":
                 split["slices"] = min(options["slices"], count)
+                # Each call's future learns why its slice died from the slice that ran it,
+                # which a static split names in advance (task % slices).
+                split["balance"] = "static"
             if split:
                 step["split"] = split
             if resources and self.to != "local":

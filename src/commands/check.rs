@@ -10,7 +10,7 @@ use super::outcome::Outcome;
 use crate::diagnostic::AppError;
 use crate::kernel::{Kernel, chosen_isa};
 use crate::plan::{self, JobPlan, Plan, Threads};
-use crate::spec::{JobSpec, TasksSpec, Work, WorkflowSpec};
+use crate::spec::{Balance, JobSpec, TasksSpec, Work, WorkflowSpec};
 
 /// Validate a job file and print its plan: slices, threads, blocks, memory.
 #[derive(clap::Args)]
@@ -378,17 +378,31 @@ fn tasks_text(spec: &JobSpec, tasks: &TasksSpec, threads: Threads) -> String {
         if tasks.retries == 1 { "y" } else { "ies" },
     );
     out.push_str(&threads_line(spec, threads, "(tasks at a time)"));
-    out.push_str(&format!(
-        "task i runs in slice i mod {}\n",
-        spec.split.slices
-    ));
-    out.push_str("   task  slice  command (run without a shell)\n");
+    let dynamic = spec.split.balance == Balance::Dynamic;
+    out.push_str(&if dynamic {
+        format!(
+            "balance: dynamic: submitted, each of the {} claims its next batch of tasks from the run directory when a thread is free (about 1 s of work a batch), and takes over the batches of a slice that stopped; under mpirun, rank i runs task i mod {}\n",
+            plural(u64::from(spec.split.slices), "slice"),
+            spec.split.slices
+        )
+    } else {
+        format!(
+            "balance: static: task i runs in slice i mod {}\n",
+            spec.split.slices
+        )
+    });
+    out.push_str(if dynamic {
+        "   task  command (run without a shell)\n"
+    } else {
+        "   task  slice  command (run without a shell)\n"
+    });
     for task in 0..tasks.count.min(SHOWN as u64) {
-        out.push_str(&format!(
-            "  {task:>5}  {:>5}  {}\n",
-            task % u64::from(spec.split.slices),
-            argv_json(tasks, task)
-        ));
+        let slice = if dynamic {
+            String::new()
+        } else {
+            format!("{:>5}  ", task % u64::from(spec.split.slices))
+        };
+        out.push_str(&format!("  {task:>5}  {slice}{}\n", argv_json(tasks, task)));
     }
     if tasks.count > SHOWN as u64 {
         out.push_str(&format!(

@@ -10,7 +10,9 @@ use super::steps;
 use super::submitted;
 use crate::diagnostic::AppError;
 use crate::plan;
+use crate::run_dir::claims::Assignment;
 use crate::run_dir::parts;
+use crate::spec::Balance;
 use crate::submit::survey::{ResultState, SliceState, SliceStatus};
 
 /// Show a submitted run: each slice done, running, pending, failed or missing, and the result.
@@ -56,7 +58,9 @@ pub struct StatusReport {
 struct TasksFinished {
     total: u64,
     finished: u64,
-    /// Slice by slice: its tasks finished, of how many.
+    balance: Balance,
+    /// Slice by slice: its tasks finished, of how many (with `balance: dynamic`, of how many
+    /// it has claimed so far).
     by_slice: Vec<[u64; 2]>,
 }
 
@@ -105,7 +109,10 @@ impl Outcome for StatusReport {
                 .iter()
                 .take(SLICES_SHOWN)
                 .enumerate()
-                .map(|(slice, [finished, of])| format!("slice {slice}: {finished}/{of}"))
+                .map(|(slice, [finished, of])| match tasks.balance {
+                    Balance::Static => format!("slice {slice}: {finished}/{of}"),
+                    Balance::Dynamic => format!("slice {slice}: {finished}/{of} claimed"),
+                })
                 .collect();
             let more = if tasks.by_slice.len() > SLICES_SHOWN {
                 ", ..."
@@ -270,15 +277,28 @@ fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
             .and_then(|s| s.failed.clone()),
         queue_error,
         tasks: run.spec.tasks().map(|tasks| {
+            let balance = run.spec.split.balance;
+            let assignment = (balance == Balance::Dynamic).then(|| Assignment::read(&run.parts()));
             let by_slice: Vec<[u64; 2]> = (0..run.slices())
                 .map(|slice| {
-                    let of = plan::tasks_of_slice(tasks.count, run.slices(), slice).len() as u64;
-                    [parts::tasks_finished(&run, tasks, slice), of]
+                    let of = match &assignment {
+                        Some(assignment) => assignment.tasks_of(slice).len(),
+                        None => plan::tasks_of_slice(tasks.count, run.slices(), slice).len(),
+                    };
+                    // A stopped slice's journal is no longer its own once its batches were
+                    // taken over: the slice that took them over counts them.
+                    let finished = if assignment.is_some() && of == 0 {
+                        0
+                    } else {
+                        parts::tasks_finished(&run, tasks, slice)
+                    };
+                    [finished, of as u64]
                 })
                 .collect();
             TasksFinished {
                 total: tasks.count,
                 finished: by_slice.iter().map(|[finished, _]| finished).sum(),
+                balance,
                 by_slice,
             }
         }),

@@ -83,6 +83,18 @@ const OUTPUT_TAIL_BYTES: u64 = 8 << 20;
 /// The process groups of the tasks running now, for the Ctrl-C / SIGTERM handler.
 static RUNNING_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
+/// What else the Ctrl-C / SIGTERM handler does once the tasks are killed, before it exits.
+static ON_INTERRUPT: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
+
+/// Has Ctrl-C or SIGTERM run `hook` after killing the running tasks (a dynamically balanced
+/// slice releases its batches so).
+pub fn on_interrupt(hook: Box<dyn Fn() + Send>) {
+    ON_INTERRUPT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(hook);
+}
+
 /// On Ctrl-C or SIGTERM, kill every running task's process group and every process the tasks
 /// started, then exit as interrupted: tasks run in their own process groups, which the
 /// terminal's Ctrl-C does not reach, and their children may have left even those.
@@ -98,6 +110,13 @@ fn kill_tasks_on_interrupt() {
                 kill_group(group);
             }
             descendants::end_leftovers(&[]);
+            for hook in ON_INTERRUPT
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .iter()
+            {
+                hook();
+            }
             eprintln!(
                 "hpcsub: interrupted; killed {} running task{}",
                 groups.len(),
@@ -115,6 +134,44 @@ fn kill_group(group: i32) {
     }
 }
 
+/// Where the threads running tasks take their next one from.
+pub trait TaskSource: Sync {
+    /// The next task to run, or `None` when none is left. Outcomes that come with it (those
+    /// that a taken-over batch's former owner finished) go to `adopt`.
+    fn next(&self, adopt: &mut dyn FnMut(TaskOutcome)) -> Option<u64>;
+    /// A task it gave took `elapsed_s` seconds.
+    fn finished(&self, _elapsed_s: f64) {}
+    /// At most how many tasks it will give, so that no more threads start than that.
+    fn most(&self) -> usize;
+}
+
+/// Tasks known in advance.
+pub struct Listed<'a> {
+    ids: &'a [u64],
+    next: AtomicUsize,
+}
+
+impl<'a> Listed<'a> {
+    pub fn new(ids: &'a [u64]) -> Listed<'a> {
+        Listed {
+            ids,
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl TaskSource for Listed<'_> {
+    fn next(&self, _adopt: &mut dyn FnMut(TaskOutcome)) -> Option<u64> {
+        self.ids
+            .get(self.next.fetch_add(1, Ordering::Relaxed))
+            .copied()
+    }
+
+    fn most(&self) -> usize {
+        self.ids.len()
+    }
+}
+
 /// Runs tasks `ids` on up to `threads` threads; returns their outcomes by task id.
 pub fn run_tasks(
     context: &TaskContext,
@@ -122,24 +179,34 @@ pub fn run_tasks(
     threads: usize,
     progress: &TaskProgress,
 ) -> Vec<TaskOutcome> {
+    run_tasks_from(context, &Listed::new(ids), threads, progress)
+}
+
+/// Runs the tasks that `source` gives on up to `threads` threads, each thread taking the next
+/// as it comes free; returns their outcomes (and the adopted ones) by task id.
+pub fn run_tasks_from(
+    context: &TaskContext,
+    source: &dyn TaskSource,
+    threads: usize,
+    progress: &TaskProgress,
+) -> Vec<TaskOutcome> {
     kill_tasks_on_interrupt();
-    let next = AtomicUsize::new(0);
-    let workers = threads.clamp(1, ids.len().max(1));
+    let workers = threads.clamp(1, source.most().max(1));
     let (sender, receiver) = mpsc::channel();
-    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut outcomes = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
-            let next = &next;
             scope.spawn(move || {
                 let mut worker = None;
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&task) = ids.get(index) else { break };
+                // The receiver outlives every thread inside this scope.
+                while let Some(task) = source.next(&mut |adopted| {
+                    let _ = sender.send(adopted);
+                }) {
                     progress.started();
                     let outcome = run_task(context, task, &mut worker);
                     progress.finished(outcome.failure.is_some());
-                    // The receiver outlives every thread inside this scope.
+                    source.finished(outcome.elapsed_s);
                     let _ = sender.send(outcome);
                 }
                 if let Some(worker) = worker {

@@ -3,6 +3,7 @@
 //! decides whether a run is an MPI run and refuses one without the feature; `slice` runs one
 //! slice of a submitted run and leaves its part file; `command` runs the programs of a task job.
 
+pub mod claiming;
 pub mod command;
 pub mod descendants;
 pub mod environment;

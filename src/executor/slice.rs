@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 use crate::diagnostic::AppError;
+use crate::executor::claiming::Claiming;
 use crate::executor::command::{self, TaskContext};
 use crate::executor::environment;
 use crate::executor::local;
@@ -14,12 +15,12 @@ use crate::kernel::{Isa, Kernel};
 use crate::plan;
 use crate::progress::{Progress, Show, TaskProgress};
 use crate::reduce::Accumulator;
-use crate::reduce::task_results::TaskOutcome;
 use crate::run_dir::RunDir;
+use crate::run_dir::claims::{self, Assignment, Claimer};
 use crate::run_dir::parts::{
     self, Checkpoint, Part, checkpoint_path, expected_compute_part, expected_task_part,
 };
-use crate::spec::{ComputeSpec, DEFAULT_CHECKPOINT, TasksSpec};
+use crate::spec::{Balance, ComputeSpec, DEFAULT_CHECKPOINT, TasksSpec};
 
 /// What one slice did.
 pub struct SliceOutcome {
@@ -191,9 +192,11 @@ pub fn run(
     })
 }
 
-/// Runs the command tasks of one slice. If the slice already has a valid part (a resubmission),
-/// only its failed tasks run again; the others keep their outcomes. A part is written even if
-/// tasks failed: the gather reports them, and `resubmit` runs them again.
+/// Runs the command tasks of one slice: with `balance: static` every `slices`-th task, with
+/// `balance: dynamic` the batches it claims as it goes ([`claiming`]). If the slice already
+/// has a valid part (a resubmission), only its failed tasks run again; the others keep their
+/// outcomes. A part is written even if tasks failed: the gather reports them, and `resubmit`
+/// runs them again.
 pub fn run_tasks(
     run_dir: &RunDir,
     tasks: &TasksSpec,
@@ -202,45 +205,54 @@ pub fn run_tasks(
 ) -> Result<SliceOutcome, AppError> {
     check_slice(run_dir, slice)?;
     let started = parts::unix_seconds();
+    let parts_dir = run_dir.parts();
     let expected = expected_task_part(run_dir, tasks, slice);
-    let ids = plan::tasks_of_slice(tasks.count, run_dir.slices(), slice);
-    let previous = parts::read(&run_dir.parts(), &expected).ok();
+    let dynamic = run_dir.spec.split.balance == Balance::Dynamic;
+    let claimer = if dynamic {
+        Some(
+            Claimer::start(&parts_dir, slice, tasks.count)
+                .map_err(|e| AppError::Run(format!("slice {slice} cannot claim tasks: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let own = || {
+        if dynamic {
+            Assignment::read(&parts_dir).tasks_of(slice)
+        } else {
+            plan::tasks_of_slice(tasks.count, run_dir.slices(), slice)
+        }
+    };
+    let ids = own();
+    let previous = parts::read(&parts_dir, &expected).ok();
     let had_part = previous.is_some();
-    let journal = parts::journal_path(&run_dir.parts(), slice);
+    let journal = parts::journal_path(&parts_dir, slice);
     let mut kept = previous.map_or_else(Vec::new, |p| p.tasks);
-    // The tasks a stopped start of this slice finished (a torn last line is no record).
-    let journaled: Vec<TaskOutcome> = crate::bounded_read::text(&journal, 1 << 30)
-        .map(|text| {
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let journaled = parts::journaled(&journal);
     if !journaled.is_empty() {
         eprintln!(
             "hpcsub: slice {slice}: {} tasks finished before this start; they are kept",
             journaled.len()
         );
     }
-    for outcome in journaled {
-        if !kept.iter().any(|o| o.task == outcome.task) {
-            kept.push(outcome);
-        }
-    }
+    kept.extend(journaled);
     kept.retain(|o| o.failure.is_none() && ids.binary_search(&o.task).is_ok());
+    kept.sort_by_key(|o| o.task);
+    kept.dedup_by_key(|o| o.task);
     let to_run: Vec<u64> = ids
         .iter()
         .copied()
-        .filter(|id| !kept.iter().any(|o| o.task == *id))
+        .filter(|id| kept.binary_search_by_key(id, |o| o.task).is_err())
         .collect();
-    if had_part && to_run.is_empty() {
-        return Ok(SliceOutcome {
-            part: parts::path(&run_dir.parts(), slice),
-            failed_tasks: 0,
-            already_done: true,
-            resumed_at: None,
-            stopped: None,
-        });
+    let already_done = || SliceOutcome {
+        part: parts::path(&parts_dir, slice),
+        failed_tasks: 0,
+        already_done: true,
+        resumed_at: None,
+        stopped: None,
+    };
+    if had_part && to_run.is_empty() && !dynamic {
+        return Ok(already_done());
     }
     let logs = run_dir.logs();
     let outputs = run_dir.outputs();
@@ -264,19 +276,44 @@ pub fn run_tasks(
         journal: Some(&journal),
         ran_by: Some((slice, &node)),
     };
-    let mut outcomes = command::run_tasks(
-        &context,
-        &to_run,
-        threads,
-        &TaskProgress::new(0, Show::Never),
-    );
+    let progress = TaskProgress::new(0, Show::Never);
+    let mut outcomes = match claimer {
+        Some(claimer) => {
+            let released = parts_dir.clone();
+            // Killed tasks have no outcome: the batches are free for the other slices the
+            // moment this slice is stopped, rather than once it has been silent long enough.
+            command::on_interrupt(Box::new(move || {
+                let _ = claims::mark(&released, slice, "released");
+            }));
+            let source = Claiming::new(claimer, &parts_dir, run_dir.slices(), threads, to_run);
+            let outcomes = command::run_tasks_from(&context, &source, threads, &progress);
+            if let Some(error) = source.error() {
+                eprintln!("hpcsub: slice {slice}: stopped claiming tasks: {error}");
+            }
+            outcomes
+        }
+        None => command::run_tasks(&context, &to_run, threads, &progress),
+    };
+    if had_part && outcomes.is_empty() {
+        claims::mark(&parts_dir, slice, "finished").map_err(write_error(slice))?;
+        return Ok(already_done());
+    }
     let failed_tasks = outcomes.iter().filter(|o| o.failure.is_some()).count();
     outcomes.extend(kept);
     outcomes.sort_by_key(|o| o.task);
+    outcomes.dedup_by_key(|o| o.task);
+    if dynamic {
+        // A batch taken over while this slice was silent is its new owner's to report.
+        let owned = own();
+        outcomes.retain(|o| owned.binary_search(&o.task).is_ok());
+    }
     let part = Part::of_tasks(&expected, outcomes, started)
-        .write_atomically(&run_dir.parts())
+        .write_atomically(&parts_dir)
         .map_err(write_error(slice))?;
     let _ = std::fs::remove_file(&journal);
+    if dynamic {
+        claims::mark(&parts_dir, slice, "finished").map_err(write_error(slice))?;
+    }
     Ok(SliceOutcome {
         part,
         failed_tasks,

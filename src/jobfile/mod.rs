@@ -18,7 +18,7 @@ use marked_yaml::Spanned;
 use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
-    ComputeSpec, CondorSpec, Document, EnvironmentSpec, HistogramSpec, JobSpec, Located,
+    Balance, ComputeSpec, CondorSpec, Document, EnvironmentSpec, HistogramSpec, JobSpec, Located,
     MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, ReduceSpec, Resources, ResultKind, SlurmSpec,
     SplitSpec, Statistic, VarDefinition, VarSpec, Work,
 };
@@ -306,10 +306,12 @@ fn validate_body(
                 Some(t) => Some(bounded_count(t, "threads", 1, MAX_THREADS as u64)? as usize),
                 None => None,
             },
+            balance: validate_balance(split.balance.as_ref(), &work)?,
         },
         None => SplitSpec {
             slices: 1,
             threads: None,
+            balance: validate_balance(None, &work)?,
         },
     };
     let resources = match raw.resources {
@@ -457,6 +459,31 @@ fn parse_seed(seed: &Spanned<String>) -> Result<u64, Diagnostic> {
             ),
         )
     })
+}
+
+/// `split.balance`: dynamic for task jobs unless they say `static`; compute jobs cut their
+/// samples into fixed ranges of blocks.
+fn validate_balance(raw: Option<&Spanned<String>>, work: &Work) -> Result<Balance, Diagnostic> {
+    let Some(raw) = raw else {
+        return Ok(match work {
+            Work::Tasks(_) => Balance::Dynamic,
+            Work::Compute(_) => Balance::Static,
+        });
+    };
+    match (raw.as_str().trim(), work) {
+        ("static", _) => Ok(Balance::Static),
+        ("dynamic", Work::Tasks(_)) => Ok(Balance::Dynamic),
+        ("dynamic", Work::Compute(_)) => Err(Diagnostic::new(
+            locate(raw),
+            "`balance: dynamic` is for task jobs; a compute job's slices take fixed ranges of sample blocks",
+        )
+        .with_help("remove `balance`, or write `balance: static`")),
+        (other, _) => Err(Diagnostic::new(
+            locate(raw),
+            format!("`balance` must be `dynamic` or `static`, got `{other}`"),
+        )
+        .with_help("`dynamic`: slices claim batches of tasks as they go; `static`: every n-th task")),
+    }
 }
 
 fn bounded_count(

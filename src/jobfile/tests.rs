@@ -60,7 +60,8 @@ fn defaults() {
         spec.split,
         SplitSpec {
             slices: 1,
-            threads: None
+            threads: None,
+            balance: Balance::Static,
         }
     );
     assert!(spec.compute().unwrap().vars.is_empty());
@@ -97,7 +98,8 @@ fn histogram_and_quoted_values() {
         spec.split,
         SplitSpec {
             slices: 2,
-            threads: Some(3)
+            threads: Some(3),
+            balance: Balance::Static,
         }
     );
 }
@@ -508,5 +510,28 @@ fn sem_stays_where_the_job_lists_it() {
     assert_eq!(
         parse(text).unwrap().reduce.statistics,
         vec![Statistic::Sem, Statistic::Mean]
+    );
+}
+
+#[test]
+fn task_jobs_balance_dynamically_unless_told_and_compute_jobs_never() {
+    let tasks = "name: t\ntasks:\n  count: 4\n  command: [\"true\"]\n";
+    assert_eq!(parse(tasks).unwrap().split.balance, Balance::Dynamic);
+    let fixed = format!("{tasks}split:\n  slices: 2\n  balance: static\n");
+    assert_eq!(parse(&fixed).unwrap().split.balance, Balance::Static);
+    let typo = parse(&format!("{tasks}split:\n  balance: dynamc\n")).unwrap_err();
+    assert!(
+        typo.message
+            .contains("`balance` must be `dynamic` or `static`, got `dynamc`"),
+        "{}",
+        typo.message
+    );
+    assert_eq!((typo.location.line, typo.location.column), (6, 12));
+    let compute = "name: t\ncompute:\n  samples: 5\n  expr: 1\nsplit:\n  balance: dynamic\n";
+    let refused = parse(compute).unwrap_err();
+    assert!(
+        refused.message.contains("is for task jobs"),
+        "{}",
+        refused.message
     );
 }

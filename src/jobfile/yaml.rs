@@ -141,6 +141,7 @@ pub struct RawSplit {
     /// The older name of `slices`.
     pub ranks: Option<Spanned<String>>,
     pub threads: Option<Spanned<String>>,
+    pub balance: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

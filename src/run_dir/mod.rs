@@ -3,6 +3,7 @@
 //! slices and, once gathered, `result.json`. Slices and the gather read the frozen job file, so
 //! nothing from it ever needs to appear in a script.
 
+pub mod claims;
 pub mod manifest;
 pub mod parts;
 pub mod workflow;

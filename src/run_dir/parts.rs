@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::RunDir;
+use super::{RunDir, claims};
 use crate::plan;
 use crate::reduce::Accumulator;
 use crate::reduce::task_results::{TaskOutcome, summarize};
-use crate::spec::{HistogramSpec, TasksSpec};
+use crate::spec::{Balance, HistogramSpec, TasksSpec};
 
 const FORMAT: u32 = 2;
 /// A part holds one accumulator or one outcome per task (with a bounded stdout tail each).
@@ -189,6 +189,10 @@ pub struct Gathered<T> {
     pub missing: Vec<u32>,
     /// Slice and reason.
     pub corrupt: Vec<(u32, String)>,
+    /// A dynamically balanced run: slices with no part that own no tasks (they found none
+    /// left, or their batches were taken over), and how many tasks no slice has claimed.
+    pub idle: Vec<u32>,
+    pub unclaimed: u64,
     pub timing: Timing,
     /// SHA-256 over the checksums of the valid parts in slice order: `result.json` records it,
     /// so a result can be told apart from the parts present now.
@@ -228,7 +232,7 @@ impl Timing {
 
 impl<T> Gathered<T> {
     pub fn complete(&self) -> bool {
-        self.missing.is_empty() && self.corrupt.is_empty()
+        self.missing.is_empty() && self.corrupt.is_empty() && self.unclaimed == 0
     }
 
     /// Slices to run again: missing or corrupt, in order.
@@ -256,6 +260,8 @@ fn gather_parts<'a, T>(
         present: Vec::new(),
         missing: Vec::new(),
         corrupt: Vec::new(),
+        idle: Vec::new(),
+        unclaimed: 0,
         timing: Timing::default(),
         digest: String::new(),
     };
@@ -345,33 +351,55 @@ fn consistent(acc: &Accumulator, samples: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Collects the task outcomes of a task run; a part must hold exactly its slice's tasks.
+/// Collects the task outcomes of a task run; a part must hold an outcome for each task its
+/// slice owns: every `slices`-th task (`balance: static`), or the batches whose claims are its
+/// (`balance: dynamic`). Outcomes a part holds of tasks now owned by another slice are left
+/// out, so a task taken over from a slice that came back counts once.
 pub fn gather_tasks(run_dir: &RunDir, tasks: &TasksSpec) -> Gathered<Vec<TaskOutcome>> {
     let slices = run_dir.slices();
-    gather_parts(
+    let assignment = (run_dir.spec.split.balance == Balance::Dynamic)
+        .then(|| claims::Assignment::read(&run_dir.parts()));
+    let owned = |slice| match &assignment {
+        Some(assignment) => assignment.tasks_of(slice),
+        None => plan::tasks_of_slice(tasks.count, slices, slice),
+    };
+    let mut gathered = gather_parts(
         run_dir,
         Vec::new(),
         |index| expected_task_part(run_dir, tasks, index),
-        |total, part| {
-            holds_its_tasks(&part, tasks.count, slices)?;
+        |total, mut part| {
+            let owned = owned(part.slice);
+            holds_its_tasks(&mut part, &owned)?;
             total.extend(part.tasks);
             Ok(())
         },
-    )
+    );
+    if let Some(assignment) = &assignment {
+        let (idle, missing) = gathered
+            .missing
+            .iter()
+            .partition(|&&slice| assignment.tasks_of(slice).is_empty());
+        gathered.idle = idle;
+        gathered.missing = missing;
+        gathered.unclaimed = tasks.count - assignment.claimed_up_to().min(tasks.count);
+    }
+    gathered.total.sort_by_key(|o| o.task);
+    gathered
 }
 
-/// Whether a task part holds one outcome for each task of its slice, no more and no other.
-fn holds_its_tasks(part: &Part, count: u64, slices: u32) -> Result<(), String> {
+/// Whether a task part holds one outcome for each task its slice owns (`owned`, in order);
+/// the outcomes of other tasks are dropped.
+fn holds_its_tasks(part: &mut Part, owned: &[u64]) -> Result<(), String> {
+    part.tasks.retain(|o| owned.binary_search(&o.task).is_ok());
     let ids: Vec<u64> = part.tasks.iter().map(|o| o.task).collect();
-    let expected = plan::tasks_of_slice(count, slices, part.slice);
-    if ids.len() != expected.len() {
+    if ids.len() != owned.len() {
         return Err(format!(
             "it holds {} task outcomes, but its slice has {} tasks",
             ids.len(),
-            expected.len()
+            owned.len()
         ));
     }
-    if ids != expected {
+    if ids != owned {
         return Err("it holds the outcomes of other tasks than its slice's".into());
     }
     Ok(())
@@ -420,6 +448,17 @@ pub struct Checkpoint {
 /// A task slice's journal: one finished task's outcome a line, as they finish.
 pub fn journal_path(parts_dir: &Path, slice: u32) -> PathBuf {
     parts_dir.join(format!("{slice}.journal"))
+}
+
+/// The outcomes in a journal, in the order they finished (a torn last line is no record).
+pub fn journaled(journal: &Path) -> Vec<TaskOutcome> {
+    crate::bounded_read::text(journal, MAX_PART_BYTES)
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn checkpoint_path(parts_dir: &Path, slice: u32) -> PathBuf {
@@ -606,19 +645,27 @@ impl Collected {
             Collected::Compute(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
             Collected::Tasks(g) => (&g.present, &g.corrupt, &g.digest, g.timing),
         };
+        let (idle, unclaimed) = match self {
+            Collected::Compute(_) => (Vec::new(), 0),
+            Collected::Tasks(g) => (g.idle.clone(), g.unclaimed),
+        };
         let mut failed_tasks = std::collections::BTreeMap::new();
         if let (Collected::Tasks(g), Some(tasks)) = (self, run_dir.spec.tasks()) {
             let summary = summarize(&g.total, tasks.result, &run_dir.spec.reduce.statistics);
             for outcome in &summary.failed {
-                *failed_tasks
-                    .entry((outcome.task % u64::from(slices)) as u32)
-                    .or_insert(0) += 1;
+                // A failed task is in the part of the slice that ran it.
+                let slice = outcome
+                    .slice
+                    .unwrap_or((outcome.task % u64::from(slices)) as u32);
+                *failed_tasks.entry(slice).or_insert(0) += 1;
             }
         }
         PartsSeen {
             present: present.clone(),
             corrupt: corrupt.clone(),
             failed_tasks,
+            idle,
+            unclaimed,
             digest: digest.clone(),
             timing,
         }
@@ -634,6 +681,10 @@ pub struct PartsSeen {
     pub corrupt: Vec<(u32, String)>,
     /// Task jobs: slices with a valid part in which tasks failed, and how many.
     pub failed_tasks: std::collections::BTreeMap<u32, usize>,
+    /// Dynamically balanced task jobs: slices without a part that own no task, and how many
+    /// tasks no slice claimed.
+    pub idle: Vec<u32>,
+    pub unclaimed: u64,
     pub digest: String,
     pub timing: Timing,
 }
@@ -717,14 +768,21 @@ mod tests {
         let part_of =
             |ids: &[u64]| Part::of_tasks(&expected, ids.iter().map(|&t| outcome(t)).collect(), 0.0);
         let whole: Vec<u64> = (1..80).step_by(2).collect();
-        assert_eq!(holds_its_tasks(&part_of(&whole), 80, 2), Ok(()));
-        let short = holds_its_tasks(&part_of(&whole[..39]), 80, 2).unwrap_err();
+        assert_eq!(holds_its_tasks(&mut part_of(&whole), &whole), Ok(()));
+        let short = holds_its_tasks(&mut part_of(&whole[..39]), &whole).unwrap_err();
         assert!(
             short.contains("holds 39 task outcomes, but its slice has 40"),
             "{short}"
         );
         let mut shifted = whole.clone();
         shifted[0] = 0;
-        assert!(holds_its_tasks(&part_of(&shifted), 80, 2).is_err());
+        assert!(holds_its_tasks(&mut part_of(&shifted), &whole).is_err());
+        let mut doubled = whole.clone();
+        doubled[1] = 1;
+        assert!(holds_its_tasks(&mut part_of(&doubled), &whole).is_err());
+        // A task taken over by another slice is that slice's to report.
+        let mut with_extra = part_of(&(0..80).collect::<Vec<_>>());
+        assert_eq!(holds_its_tasks(&mut with_extra, &whole), Ok(()));
+        assert_eq!(with_extra.tasks.len(), 40);
     }
 }

@@ -199,13 +199,26 @@ pub fn survey(
         .iter()
         .map(|(slice, reason)| (*slice, reason.as_str()))
         .collect();
-    let slices: Vec<SliceStatus> = (0..manifest.slices)
+    let mut slices: Vec<SliceStatus> = (0..manifest.slices)
         .map(|slice| {
-            let (state, reason) = if let Some(entry) = queued
-                .get(&slice)
-                .filter(|e| e.state.queued() || parts.present.binary_search(&slice).is_err())
-            {
+            let idle = parts.idle.contains(&slice);
+            let (state, reason) = if let Some(entry) = queued.get(&slice).filter(|e| {
+                e.state.queued() || (parts.present.binary_search(&slice).is_err() && !idle)
+            }) {
                 queue_state(entry)
+            } else if idle && parts.unclaimed > 0 {
+                (
+                    SliceState::Missing,
+                    Some(format!(
+                        "{} tasks were never claimed, and it left no part",
+                        parts.unclaimed
+                    )),
+                )
+            } else if idle {
+                (
+                    SliceState::Done,
+                    Some("it owns no tasks: the other slices ran them".into()),
+                )
             } else if let Some(reason) = corrupt.get(&slice) {
                 (SliceState::Failed, Some(format!("corrupt part: {reason}")))
             } else if let Some(&failed) = parts.failed_tasks.get(&slice) {
@@ -231,6 +244,17 @@ pub fn survey(
             }
         })
         .collect();
+    let someone_left = slices.iter().any(|s| s.state != SliceState::Done);
+    if parts.unclaimed > 0 && !someone_left {
+        // Every slice stopped claiming (it could not write its claims) with tasks left.
+        for status in &mut slices {
+            status.state = SliceState::Failed;
+            status.reason = Some(format!(
+                "{} tasks were never claimed (see its log)",
+                parts.unclaimed
+            ));
+        }
+    }
     let all_done = slices.iter().all(|s| s.state == SliceState::Done);
     let result = match result {
         ResultSeen::Absent => ResultState::Absent,
@@ -357,6 +381,33 @@ mod tests {
         );
         assert!(survey.to_rerun().is_empty());
         assert_eq!(survey.gather_queued["pending"], 1);
+    }
+
+    #[test]
+    fn a_dynamic_slice_without_tasks_is_done_unless_tasks_were_never_claimed() {
+        let m = manifest(3);
+        let cancelled = [QueueEntry {
+            job_id: "7".into(),
+            slice: Some(1),
+            state: QueueState::Ended("CANCELLED".into()),
+        }];
+        let mut seen = parts(&[0, 2]);
+        seen.idle = vec![1];
+        let covered = survey(&m, Some(&seen), &ResultSeen::Absent, &cancelled, &|_| None);
+        assert_eq!(states(&covered), ["done", "done", "done"]);
+        assert_eq!(
+            covered.slices[1].reason.as_deref(),
+            Some("it owns no tasks: the other slices ran them")
+        );
+        seen.unclaimed = 5;
+        let short = survey(&m, Some(&seen), &ResultSeen::Absent, &cancelled, &|_| None);
+        assert_eq!(states(&short), ["done", "missing", "done"]);
+        assert_eq!(short.to_rerun(), [1]);
+        seen.idle.clear();
+        seen.present = vec![0, 1, 2];
+        let stuck = survey(&m, Some(&seen), &ResultSeen::Absent, &[], &|_| None);
+        assert_eq!(states(&stuck), ["failed", "failed", "failed"]);
+        assert_eq!(stuck.to_rerun(), [0, 1, 2]);
     }
 
     #[test]
