@@ -294,7 +294,7 @@ pub fn run_tasks(
         }
         None => command::run_tasks(&context, &to_run, threads, &progress),
     };
-    if had_part && outcomes.is_empty() {
+    if dynamic && had_part && outcomes.is_empty() {
         claims::mark(&parts_dir, slice, "finished").map_err(write_error(slice))?;
         return Ok(already_done());
     }
