@@ -407,15 +407,77 @@ impl WaitProgress {
         self.display.is_visible()
     }
 
-    pub fn show(&self, done: usize, running: usize, pending: usize, failed: usize) {
+    /// `tasks`: a task job's finished tasks slice by slice, of how many (see
+    /// `parts::tasks_finished_by_slice`).
+    pub fn show(
+        &self,
+        done: usize,
+        running: usize,
+        pending: usize,
+        failed: usize,
+        tasks: Option<&[[u64; 2]]>,
+    ) {
         self.display.show(
             done as u64,
-            json!({"running": running, "pending": pending, "failed": failed}),
-            || format!("{running} running, {pending} pending, {failed} failed or missing"),
+            json!({"running": running, "pending": pending, "failed": failed, "tasks_by_slice": tasks}),
+            || wait_message(running, pending, failed, tasks),
         );
     }
 
     pub fn finish(&self) {
         self.display.finish();
+    }
+}
+
+/// The `--wait` bar's text: slices by state, and for a task job the finished tasks of the
+/// first few slices, so a straggler or an idle slice shows without `status`.
+fn wait_message(
+    running: usize,
+    pending: usize,
+    failed: usize,
+    tasks: Option<&[[u64; 2]]>,
+) -> String {
+    const SLICES_SHOWN: usize = 4;
+    let mut message = format!("{running} running, {pending} pending, {failed} failed or missing");
+    if let Some(by_slice) = tasks {
+        let finished: u64 = by_slice.iter().map(|[finished, _]| finished).sum();
+        let shown: Vec<String> = by_slice
+            .iter()
+            .take(SLICES_SHOWN)
+            .enumerate()
+            .map(|(slice, [finished, of])| format!("{slice}: {finished}/{of}"))
+            .collect();
+        let more = if by_slice.len() > SLICES_SHOWN {
+            ", ..."
+        } else {
+            ""
+        };
+        message.push_str(&format!(
+            "; {finished} tasks finished (by slice {}{more})",
+            shown.join(", ")
+        ));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_message;
+
+    #[test]
+    fn the_wait_message_counts_tasks_slice_by_slice_and_elides_past_four_slices() {
+        assert_eq!(
+            wait_message(1, 0, 0, None),
+            "1 running, 0 pending, 0 failed or missing"
+        );
+        assert_eq!(
+            wait_message(2, 0, 0, Some(&[[3, 5], [0, 2]])),
+            "2 running, 0 pending, 0 failed or missing; 3 tasks finished (by slice 0: 3/5, 1: 0/2)"
+        );
+        let five = [[1, 1]; 5];
+        assert!(
+            wait_message(5, 0, 0, Some(&five))
+                .ends_with("5 tasks finished (by slice 0: 1/1, 1: 1/1, 2: 1/1, 3: 1/1, ...)")
+        );
     }
 }

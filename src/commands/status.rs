@@ -9,8 +9,6 @@ use super::outcome::Outcome;
 use super::steps;
 use super::submitted;
 use crate::diagnostic::AppError;
-use crate::plan;
-use crate::run_dir::claims::Assignment;
 use crate::run_dir::parts;
 use crate::spec::Balance;
 use crate::submit::survey::{ResultState, SliceState, SliceStatus};
@@ -278,23 +276,7 @@ fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
         queue_error,
         tasks: run.spec.tasks().map(|tasks| {
             let balance = run.spec.split.balance;
-            let assignment = (balance == Balance::Dynamic).then(|| Assignment::read(&run.parts()));
-            let by_slice: Vec<[u64; 2]> = (0..run.slices())
-                .map(|slice| {
-                    let of = match &assignment {
-                        Some(assignment) => assignment.tasks_of(slice).len(),
-                        None => plan::tasks_of_slice(tasks.count, run.slices(), slice).len(),
-                    };
-                    // A stopped slice's journal is no longer its own once its batches were
-                    // taken over: the slice that took them over counts them.
-                    let finished = if assignment.is_some() && of == 0 {
-                        0
-                    } else {
-                        parts::tasks_finished(&run, tasks, slice)
-                    };
-                    [finished, of as u64]
-                })
-                .collect();
+            let by_slice = parts::tasks_finished_by_slice(&run, tasks);
             TasksFinished {
                 total: tasks.count,
                 finished: by_slice.iter().map(|[finished, _]| finished).sum(),

@@ -312,6 +312,10 @@ pub fn wait_and_gather(
                 survey.count(&SliceState::Running),
                 survey.count(&SliceState::Pending),
                 survey.count(&SliceState::Failed) + survey.count(&SliceState::Missing),
+                run.spec
+                    .tasks()
+                    .map(|tasks| parts::tasks_finished_by_slice(run, tasks))
+                    .as_deref(),
             );
         }
     })?;

@@ -559,6 +559,29 @@ pub fn tasks_finished(run_dir: &RunDir, tasks: &TasksSpec, slice: u32) -> u64 {
     }
 }
 
+/// Each slice's finished tasks, of how many it owns: every `slices`-th task, or with
+/// `balance: dynamic` the tasks of the batches it has claimed so far.
+pub fn tasks_finished_by_slice(run_dir: &RunDir, tasks: &TasksSpec) -> Vec<[u64; 2]> {
+    let assignment = (run_dir.spec.split.balance == Balance::Dynamic)
+        .then(|| claims::Assignment::read(&run_dir.parts()));
+    (0..run_dir.slices())
+        .map(|slice| {
+            let of = match &assignment {
+                Some(assignment) => assignment.tasks_of(slice).len(),
+                None => plan::tasks_of_slice(tasks.count, run_dir.slices(), slice).len(),
+            };
+            // A stopped slice's journal is no longer its own once its batches were taken
+            // over: the slice that took them over counts them.
+            let finished = if assignment.is_some() && of == 0 {
+                0
+            } else {
+                tasks_finished(run_dir, tasks, slice)
+            };
+            [finished, of as u64]
+        })
+        .collect()
+}
+
 /// What a task job's part covers: task ids `0..count`, every `slices`-th from the slice index.
 pub fn expected_task_part<'a>(run_dir: &'a RunDir, tasks: &TasksSpec, slice: u32) -> Expected<'a> {
     Expected {
