@@ -153,6 +153,31 @@ pub struct ComputeSpec {
     /// In the order they are evaluated; each may use only the ones before it.
     pub vars: Vec<VarSpec>,
     pub expr: Expr,
+    /// What a workflow step wrote with the values of the steps it needs where a number must be
+    /// known before the first sample. Until the step is bound, `samples` and these draws hold
+    /// stand-ins (see `workflow::apply`).
+    pub of_steps: OfSteps,
+}
+
+/// `samples:` and draw arguments written with `steps.NAME.STAT`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OfSteps {
+    pub samples: Option<Expr>,
+    pub draws: Vec<DrawOfSteps>,
+}
+
+impl OfSteps {
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_none() && self.draws.is_empty()
+    }
+}
+
+/// The var `var` drawn from `distribution(args)`, whose arguments use values of needed steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrawOfSteps {
+    pub var: String,
+    pub distribution: String,
+    pub args: Vec<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -136,9 +136,12 @@ fn check_workflow(workflow: &WorkflowSpec) -> WorkflowCheck {
             let job = crate::workflow::provisional(&step.job);
             let threads = plan::threads(&job);
             let plan = plan::of_job(&job, threads.here);
-            let what = match &job.work {
-                Work::Compute(compute) => format!("{} samples", compute.samples),
-                Work::Tasks(tasks) => match &tasks.from {
+            let what = match (&job.work, step.job.compute()) {
+                (_, Some(written)) if written.of_steps.samples.is_some() => {
+                    "samples counted from the steps it needs".to_string()
+                }
+                (Work::Compute(compute), _) => format!("{} samples", compute.samples),
+                (Work::Tasks(tasks), _) => match &tasks.from {
                     Some(from) => format!("{} tasks, one per task of `{from}`", tasks.count),
                     None => plural(tasks.count, "task"),
                 },

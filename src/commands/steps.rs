@@ -25,7 +25,7 @@ use crate::run_dir::RunDir;
 use crate::run_dir::workflow::{StepRecord, WorkflowDir};
 use crate::spec::{JobSpec, SlurmMode, StepSpec, Work, WorkflowSpec};
 use crate::submit::{self as scheduler, Request, Scheduler};
-use crate::workflow::{Bound, bind, provisional, step_hash, unbound_values};
+use crate::workflow::{Bound, bind, provisional, step_hash};
 
 /// How one step of this run ended.
 struct Ended {
@@ -272,15 +272,22 @@ fn run_ranks(
                 report: if rank0 { cached(step, &dir) } else { None },
             },
             Decision::Run { hash, bound } => {
-                let job = crate::workflow::apply(&step.job, &bound);
-                let outcome = run_bound(
-                    job,
-                    step,
-                    resolved[index].as_ref(),
-                    &dir,
-                    threads,
-                    Ranks::Session(session),
-                );
+                let outcome = match crate::workflow::apply(&step.job, &bound) {
+                    Ok(job) => run_bound(
+                        job,
+                        step,
+                        resolved[index].as_ref(),
+                        &dir,
+                        threads,
+                        Ranks::Session(session),
+                    ),
+                    Err(reason) => Ended {
+                        status: StepStatus::Failed,
+                        reason: Some(reason),
+                        elapsed_s: Some(0.0),
+                        report: None,
+                    },
+                };
                 if rank0 {
                     let done = outcome.status == StepStatus::Ran;
                     state
@@ -428,13 +435,6 @@ fn run_bound(
         elapsed_s: Some(started.elapsed().as_secs_f64()),
         report: None,
     };
-    let unbound = unbound_values(&job);
-    if !unbound.is_empty() {
-        return failed(format!(
-            "the steps it needs left no value for {}",
-            unbound.join(", ")
-        ));
-    }
     job.split.threads.get_or_insert(threads);
     let quiet = Global {
         json: true,

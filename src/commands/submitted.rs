@@ -24,18 +24,7 @@ pub fn open(path: &Path, strict: bool) -> Result<RunDir, AppError> {
     let mut run = RunDir::open(path)?;
     if let Some(step) = &run.step {
         let dir = WorkflowDir::of_step(&run.path);
-        let bound = crate::workflow::bind(step, &run.spec, &dir).and_then(|job| {
-            let unbound = crate::workflow::unbound_values(&job);
-            if unbound.is_empty() {
-                Ok(job)
-            } else {
-                Err(format!(
-                    "the steps it needs left no value for {}",
-                    unbound.join(", ")
-                ))
-            }
-        });
-        run.spec = match bound {
+        run.spec = match crate::workflow::bind(step, &run.spec, &dir) {
             Ok(job) => job,
             Err(why) if strict => {
                 return Err(AppError::Run(format!(

@@ -18,9 +18,9 @@ use marked_yaml::Spanned;
 use crate::diagnostic::{Diagnostic, FileDiagnostic, Location, did_you_mean};
 use crate::expr::{self, Distribution, Expr, Function, semantics};
 use crate::spec::{
-    Balance, ComputeSpec, CondorSpec, Document, EnvironmentSpec, HistogramSpec, JobSpec, Located,
-    MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, ReduceSpec, Resources, ResultKind, SlurmSpec,
-    SplitSpec, Statistic, VarDefinition, VarSpec, Work,
+    Balance, ComputeSpec, CondorSpec, Document, DrawOfSteps, EnvironmentSpec, HistogramSpec,
+    JobSpec, Located, MAX_HISTOGRAM_BINS, MAX_SLICES, MAX_THREADS, OfSteps, ReduceSpec, Resources,
+    ResultKind, SlurmSpec, SplitSpec, Statistic, VarDefinition, VarSpec, Work,
 };
 use yaml::{RawCompute, RawReduction, locate};
 
@@ -508,14 +508,31 @@ fn validate_compute(
     source: &str,
     steps: StepScope,
 ) -> Result<ComputeSpec, Diagnostic> {
-    let samples = quantity::parse_count(&compute.samples)
-        .map_err(|m| Diagnostic::new(locate(&compute.samples), format!("`samples`: {m}")))?;
-    if samples == 0 {
-        return Err(Diagnostic::new(
-            locate(&compute.samples),
-            "`samples` must be at least 1",
-        ));
-    }
+    let no_vars = Scope {
+        earlier: &[],
+        later: &[],
+        current: None,
+        steps,
+    };
+    let mut of_steps = OfSteps::default();
+    // A count of a needed step's values is known only once that step ran: until then the
+    // step's plan counts one sample.
+    let samples = if compute.samples.contains("steps.") && !steps.needs.is_empty() {
+        let parsed = parse_expression(&compute.samples, source)?;
+        check_step_constant(&parsed, &no_vars, &compute.samples, source, "`samples`")?;
+        of_steps.samples = Some(parsed);
+        1
+    } else {
+        let samples = quantity::parse_count(&compute.samples)
+            .map_err(|m| Diagnostic::new(locate(&compute.samples), format!("`samples`: {m}")))?;
+        if samples == 0 {
+            return Err(Diagnostic::new(
+                locate(&compute.samples),
+                "`samples` must be at least 1",
+            ));
+        }
+        samples
+    };
     let declared: Vec<&str> = compute
         .vars
         .iter()
@@ -541,20 +558,34 @@ fn validate_compute(
         })?;
         let definition = match distribution_call(&parsed) {
             Some((call_name, call_span, args)) => {
-                let values = args
-                    .iter()
-                    .map(|arg| constant_value(arg).ok_or(()))
-                    .collect::<Result<Vec<_>, ()>>()
-                    .map_err(|()| {
-                        Diagnostic::new(
-                            position(definition, source, call_span.start),
+                let at = position(definition, source, call_span.start);
+                let values = match args.iter().map(constant_value).collect::<Option<Vec<_>>>() {
+                    Some(values) => values,
+                    None if !steps.needs.is_empty() && args.iter().all(names_only_steps) => {
+                        for arg in args {
+                            check_references(arg, &no_vars, definition, source)?;
+                        }
+                        of_steps.draws.push(DrawOfSteps {
+                            var: key.to_string(),
+                            distribution: call_name.to_string(),
+                            args: args.to_vec(),
+                        });
+                        stand_in_arguments(call_name)
+                    }
+                    None => {
+                        return Err(Diagnostic::new(
+                            at,
                             format!("the arguments of `{call_name}` must be numbers or constant expressions"),
                         )
-                        .with_help("to transform a random variable, define it first and use it in a later var")
-                    })?;
-                let distribution = Distribution::new(call_name, &values).map_err(|m| {
-                    Diagnostic::new(position(definition, source, call_span.start), m)
-                })?;
+                        .with_help(if steps.needs.is_empty() {
+                            "to transform a random variable, define it first and use it in a later var"
+                        } else {
+                            "they may use the values of needed steps (steps.NAME.max); to transform a random variable, define it first and use it in a later var"
+                        }));
+                    }
+                };
+                let distribution =
+                    Distribution::new(call_name, &values).map_err(|m| Diagnostic::new(at, m))?;
                 VarDefinition::Random(distribution)
             }
             None => {
@@ -579,7 +610,48 @@ fn validate_compute(
         samples,
         vars,
         expr,
+        of_steps,
     })
+}
+
+/// Whether every name in `e` is a constant or a value of a step (`steps.NAME.STAT`).
+fn names_only_steps(e: &Expr) -> bool {
+    match e {
+        Expr::Number(_) => true,
+        Expr::Name(name, _) => name.starts_with("steps.") || semantics::constant(name).is_some(),
+        Expr::Unary(_, x) => names_only_steps(x),
+        Expr::Binary(_, a, b) => names_only_steps(a) && names_only_steps(b),
+        Expr::Call { args, .. } => args.iter().all(names_only_steps),
+    }
+}
+
+/// `what`, written with values of needed steps, may use nothing else that varies per sample.
+fn check_step_constant(
+    e: &Expr,
+    scope: &Scope,
+    text: &Spanned<String>,
+    source: &str,
+    what: &str,
+) -> Result<(), Diagnostic> {
+    check_references(e, scope, text, source)?;
+    if names_only_steps(e) {
+        Ok(())
+    } else {
+        Err(Diagnostic::new(
+            locate(text),
+            format!("{what} may use numbers, constants and values of needed steps only"),
+        ))
+    }
+}
+
+/// Arguments that make a valid draw of `distribution`, for the stand-in a step's plan is made
+/// with before the steps it needs have run.
+fn stand_in_arguments(distribution: &str) -> Vec<f64> {
+    match distribution {
+        "uniform" | "normal" => vec![0.0, 1.0],
+        "exponential" => vec![1.0],
+        _ => Vec::new(),
+    }
 }
 
 fn check_var_name(key: &Spanned<String>) -> Result<(), Diagnostic> {
@@ -677,11 +749,13 @@ struct Scope<'a> {
     steps: StepScope<'a>,
 }
 
-/// Whether `name` is `steps.NAME.STATISTIC` of a compute step in `scope`; the error if it names
-/// a step but not such a value.
+/// Whether `name` is a reduced value of a step in `scope`: `steps.NAME.STAT` of a compute step
+/// or of a task step with `result: number`, `steps.NAME.KEY.STAT` of a task step with
+/// `result: json` (whose keys are known only once it ran); the error if it names a step but not
+/// such a value.
 fn step_value(name: &str, scope: StepScope) -> Option<Result<(), String>> {
     let rest = name.strip_prefix("steps.")?;
-    let Some((step, statistic)) = rest.split_once('.') else {
+    let Some((step, value)) = rest.split_once('.') else {
         return Some(Err(format!(
             "`{name}` needs a statistic: steps.{rest}.mean, for example"
         )));
@@ -691,14 +765,38 @@ fn step_value(name: &str, scope: StepScope) -> Option<Result<(), String>> {
             "`{name}` refers to step `{step}`, which is not in this step's `needs`"
         )));
     };
-    let Some(compute_reduce) = needed.job.compute().map(|_| &needed.job.reduce) else {
-        return Some(Err(format!(
-            "step `{step}` runs tasks; an expression can use the reduced values of a `compute:` step"
-        )));
-    };
     let known: Vec<&str> = std::iter::once("count")
-        .chain(compute_reduce.statistics.iter().map(|s| s.name()))
+        .chain(
+            (needed.job.reduce.statistics.iter())
+                .filter(|s| **s != Statistic::Count)
+                .map(|s| s.name()),
+        )
         .collect();
+    let result = needed.job.tasks().map(|tasks| tasks.result);
+    let statistic = match result {
+        Some(ResultKind::None) => {
+            return Some(Err(format!(
+                "step `{step}` runs tasks with `result: none`: it reduces no values"
+            )));
+        }
+        Some(ResultKind::Json) => match value.rsplit_once('.') {
+            Some((_key, statistic)) => statistic,
+            None => {
+                return Some(Err(format!(
+                    "step `{step}` reduces the keys of its tasks' JSON: write steps.{step}.KEY.{}",
+                    if known.contains(&value) { value } else { "sum" }
+                )));
+            }
+        },
+        Some(ResultKind::Number) | None => {
+            if let Some((_, statistic)) = value.rsplit_once('.') {
+                return Some(Err(format!(
+                    "step `{step}` reduces one number per task, with no keys: write steps.{step}.{statistic}"
+                )));
+            }
+            value
+        }
+    };
     Some(if known.contains(&statistic) {
         Ok(())
     } else {

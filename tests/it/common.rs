@@ -188,9 +188,11 @@ pub fn environment_job(dir: &Path) -> PathBuf {
     )
 }
 
-/// A diamond workflow written into `dir`: `top` (4 tasks), `left` and `right` (each from `top`'s
-/// result), and `bottom`, which needs both. `left` fails while `dir/broken` exists. Its result:
-/// bottom's sum is 2 * (0+1+2+3) + 3 * (0+1+2+3) = 30.
+/// A diamond workflow written into `dir`: `top` (4 tasks), `left` (a task reading `top`'s
+/// result file) and `right` (a compute step whose samples, draw and expression use `top`'s count
+/// and sum: 4096 samples of 3 * 6 / 4096, exact in binary), and `bottom`, which needs both.
+/// `left` fails while `dir/broken` exists. Its result: bottom's sum is 2 * (0+1+2+3) +
+/// 3 * (0+1+2+3) = 30.
 pub fn diamond_job(dir: &Path) -> PathBuf {
     write_job(
         dir,
@@ -211,15 +213,17 @@ steps:
       result: number
   right:
     needs: [top]
-    tasks:
-      count: 1
-      command: [python3, -c, "import json, sys; print(3 * json.load(open(sys.argv[1]))['result']['sum'])", "{steps.top.result}"]
-      result: number
+    compute:
+      samples: 1024 * steps.top.count
+      vars:
+        u: uniform(0, steps.top.sum)
+      expr: 3 * steps.top.sum / 4096 + 0 * u
+    reduce: [sum, max]
   bottom:
     needs: [left, right]
     tasks:
       count: 1
-      command: [python3, -c, "import json, sys; print(sum(json.load(open(p))['result']['sum'] for p in sys.argv[1:]))", "{steps.left.result}", "{steps.right.result}"]
+      command: [python3, -c, "import json, sys; print(int(sum(json.load(open(p))['result']['sum'] for p in sys.argv[1:])))", "{steps.left.result}", "{steps.right.result}"]
       result: number
 "#,
     )

@@ -638,10 +638,12 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
             ("bottom", "ran")
         ]
     );
-    assert_eq!(
-        completed["steps"][3]["report"]["result"],
-        local["steps"][3]["report"]["result"]
-    );
+    for step in 0..4 {
+        assert_eq!(
+            completed["steps"][step]["report"]["result"],
+            local["steps"][step]["report"]["result"]
+        );
+    }
     // Only the failed step and the one after it were submitted again.
     let manifest = |step: &str| -> Value {
         serde_json::from_str(

@@ -48,7 +48,7 @@ fn a_diamond_gives_the_same_result_for_every_thread_count_and_resumes_from_its_r
     // Changing one step reruns it and the steps after it, nothing else.
     let text = std::fs::read_to_string(&job)
         .unwrap()
-        .replace("print(3 *", "print(4 *");
+        .replace("3 * steps.top.sum", "4 * steps.top.sum");
     std::fs::write(&job, text).unwrap();
     let (_, changed) = run_workflow(&job, &run_dir, &[]);
     assert_eq!(
@@ -192,6 +192,76 @@ fn workflow_errors_are_located() {
     assert!(check("from.yaml", from).contains("`from: c` names no step this one needs"));
 }
 
+/// A pilot of JSON tasks, and a compute step that uses `steps.pilot.KEY.STAT` written `uses`.
+fn keyed_pilot(uses: &str) -> String {
+    format!(
+        "name: keyed\nsteps:\n  pilot:\n    tasks:\n      count: 3\n      command: [python3, -c, \"import json, sys; print(json.dumps({{'scale': int(sys.argv[1]) + 1}}))\", \"{{task}}\"]\n      result: json\n    reduce: [sum, max]\n  main:\n    needs: [pilot]\n    compute:\n      samples: 100 * steps.pilot.scale.max\n      vars:\n        x: uniform(0, steps.pilot.scale.sum)\n      expr: x * 0 + {uses}\n    reduce: [sum]\n"
+    )
+}
+
+#[test]
+fn a_compute_step_uses_the_keys_of_a_json_task_step_in_its_samples_draws_and_expression() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "keyed.yaml",
+        &keyed_pilot("steps.pilot.scale.sum"),
+    );
+    let (code, report) = run_workflow(&job, &dir.path().join("run"), &[]);
+    assert_eq!(code, Some(0), "{report}");
+    let main = &report["steps"][1]["report"];
+    // scale is 1, 2, 3: 100 * max = 300 samples of 6, each x drawn from uniform(0, 6).
+    assert_eq!(main["samples"], 300);
+    assert_eq!(main["result"]["sum"], json!(1800.0));
+
+    // A key the tasks did not report is found once the pilot ran: the error lists what it left.
+    let job = write_job(
+        dir.path(),
+        "typo.yaml",
+        &keyed_pilot("steps.pilot.scael.sum"),
+    );
+    let (code, report) = run_workflow(&job, &dir.path().join("typo"), &[]);
+    assert_eq!(code, Some(1), "{report}");
+    let reason = report["steps"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no value for steps.pilot.scael.sum")
+            && reason.contains("step `pilot` left steps.pilot.scale.{count, max, sum}"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn values_of_task_steps_are_checked_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str| -> String {
+        let job = write_job(dir.path(), name, text);
+        let output = output_of(hpcsub().arg("check").arg(&job));
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let err = check("no_key.yaml", &keyed_pilot("steps.pilot.sum"));
+    assert!(
+        err.contains("no_key.yaml:15:21: error: step `pilot` reduces the keys of its tasks' JSON: write steps.pilot.KEY.sum"),
+        "{err}"
+    );
+    let err = check("statistic.yaml", &keyed_pilot("steps.pilot.scale.std"));
+    assert!(
+        err.contains("step `pilot` reduces to count, sum, max; `std` is not among them"),
+        "{err}"
+    );
+    let number = keyed_pilot("steps.pilot.scale.sum").replace("result: json", "result: number");
+    let err = check("number.yaml", &number);
+    assert!(err.contains("no keys: write steps.pilot.max"), "{err}");
+    let none = keyed_pilot("1")
+        .replace("result: json", "result: none")
+        .replace("    reduce: [sum, max]\n  main", "  main");
+    let err = check("none.yaml", &none);
+    assert!(
+        err.contains("`result: none`: it reduces no values"),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_and_graph_show_the_steps() {
     let job = repo_path("jobs/pipeline.yaml");
@@ -202,7 +272,7 @@ fn check_and_graph_show_the_steps() {
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["simulate", "analyse", "report"]);
+    assert_eq!(steps, ["simulate", "analyse", "report", "background"]);
     assert_eq!(plan["steps"][1]["needs"], json!(["simulate"]));
     let dot = String::from_utf8(output_of(hpcsub().arg("graph").arg(&job)).stdout).unwrap();
     assert!(dot.contains("label=\"step analyse\""), "{dot}");
