@@ -31,7 +31,7 @@ pub struct CheckOutcome {
     /// How this machine computes the samples (compute jobs).
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<String>,
-    /// How long the job takes here, from timing a few blocks (compute jobs).
+    /// How long the job takes here, from timing warm blocks on one thread (compute jobs).
     #[serde(skip_serializing_if = "Option::is_none")]
     estimated_s: Option<f64>,
     /// The argv of the first tasks (task jobs).
@@ -319,7 +319,7 @@ fn compute_text(
     ));
     out.push_str(&format!("code on this machine: {code}\n"));
     out.push_str(&format!(
-        "estimated time here: {} on {} (from timing a few blocks)\n",
+        "estimated time here: {} on {} (from timing warm blocks on one thread)\n",
         crate::executor::local::readable(estimate),
         plural(threads.here as u64, "thread")
     ));

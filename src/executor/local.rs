@@ -61,23 +61,43 @@ pub fn run_slice(
     })
 }
 
-/// Samples timed to estimate a run's duration: a few blocks, some milliseconds.
-const CALIBRATION_SAMPLES: u64 = 16 * BLOCK_SAMPLES;
+/// How long the calibration times the kernel: long enough for the clock to ramp up and the
+/// timer to be exact, short enough that `check` answers at once.
+const CALIBRATION: Duration = Duration::from_millis(30);
 
-/// How long `samples` samples take on `threads` threads here, from timing a few blocks on one
-/// (assuming threads scale, which they nearly do: see BENCHMARKS.md).
+/// Blocks per timed round of the calibration.
+const ROUND_BLOCKS: u64 = 4;
+
+/// How long `samples` samples take on `threads` threads here (assuming threads scale, which
+/// they nearly do: see BENCHMARKS.md). Times rounds of a few blocks on this thread and keeps the
+/// fastest: the first round pays for page faults, cold caches and the clock's ramp, which a run
+/// pays once, not per block, so a cold pass made short jobs look five times slower than they are.
 pub fn estimate(
     kernel: &Kernel,
     histogram: Option<HistogramSpec>,
     samples: u64,
     threads: usize,
 ) -> Duration {
-    let timed = samples.min(CALIBRATION_SAMPLES);
-    let slice = crate::plan::slice(timed, 1, 0);
-    let started = std::time::Instant::now();
-    run_slice(kernel, histogram, &slice, 1, &Progress::hidden());
-    let per_sample = started.elapsed().as_secs_f64() / timed.max(1) as f64;
-    Duration::from_secs_f64(per_sample * samples as f64 / threads.max(1) as f64)
+    let blocks = samples.div_ceil(BLOCK_SAMPLES).max(1);
+    let mut evaluator = Evaluator::for_kernel(kernel);
+    let mut acc = Accumulator::new(kernel.shift, histogram);
+    let mut fastest_per_sample = f64::INFINITY;
+    let mut block = 0;
+    let calibration = std::time::Instant::now();
+    while calibration.elapsed() < CALIBRATION || fastest_per_sample.is_infinite() {
+        let round = std::time::Instant::now();
+        let mut timed = 0;
+        for _ in 0..ROUND_BLOCKS {
+            let start = block * BLOCK_SAMPLES;
+            let end = start.saturating_add(BLOCK_SAMPLES).min(samples);
+            evaluator.run_block(block, start..end, &mut acc);
+            timed += end - start;
+            block = (block + 1) % blocks;
+        }
+        let per_sample = round.elapsed().as_secs_f64() / timed.max(1) as f64;
+        fastest_per_sample = fastest_per_sample.min(per_sample);
+    }
+    Duration::from_secs_f64(fastest_per_sample * samples as f64 / threads.max(1) as f64)
 }
 
 /// A duration for people: `0.15 s`, `3.2 min`, `5.1 h`, `2.3 days`.

@@ -249,10 +249,10 @@ def test_a_workflow_dry_run_reopens_with_every_steps_status(tmp_path: Path) -> N
     run = hpcsub.submit(REPO / "jobs" / "pipeline.yaml", to="condor", dry_run=True, run_dir=tmp_path / "flow")
     assert run.commands == [["condor_submit_dag", "workflow.dag"]]
     status = hpcsub.Run(tmp_path / "flow").status()
-    assert [step["step"] for step in status.steps] == ["simulate", "analyse", "report"]
-    assert (status.slices, status.missing, status.done) == (5, 5, 0)
-    assert {p["step"] for p in status.problems} == {"simulate", "analyse", "report"}
-    with pytest.raises(hpcsub.RunError, match="3 of 3 steps"):
+    assert [step["step"] for step in status.steps] == ["simulate", "analyse", "report", "background"]
+    assert (status.slices, status.missing, status.done) == (6, 6, 0)
+    assert {p["step"] for p in status.problems} == {"simulate", "analyse", "report", "background"}
+    with pytest.raises(hpcsub.RunError, match="4 of 4 steps"):
         run.gather()
 
 
