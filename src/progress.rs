@@ -5,12 +5,13 @@
 //! atomics; the display is refreshed from them by the waiting thread, so the hot loop never
 //! touches the terminal.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::report::human_count;
@@ -40,6 +41,8 @@ pub enum Show {
 struct JsonLines {
     unit: &'static str,
     total: u64,
+    /// The workflow step these lines count for.
+    step: Option<String>,
     latest: Mutex<Latest>,
 }
 
@@ -50,10 +53,11 @@ struct Latest {
 }
 
 impl JsonLines {
-    fn new(unit: &'static str, total: u64) -> JsonLines {
+    fn new(unit: &'static str, total: u64, step: Option<String>) -> JsonLines {
         JsonLines {
             unit,
             total,
+            step,
             latest: Mutex::new(Latest {
                 written: None,
                 done: 0,
@@ -87,6 +91,9 @@ impl JsonLines {
             json!({"unit": self.unit, "done": latest.done.min(self.total), "total": self.total});
         if let (Value::Object(progress), Value::Object(more)) = (&mut progress, &latest.more) {
             progress.extend(more.clone());
+            if let Some(step) = &self.step {
+                progress.insert("step".into(), step.as_str().into());
+            }
         }
         // A reader that went away is not a reason to stop the work.
         let _ = writeln!(std::io::stderr(), "{}", json!({ "progress": progress }));
@@ -101,15 +108,29 @@ enum Steps {
 }
 
 impl Steps {
-    /// `len` of `unit`, drawn with `style` on a terminal.
-    fn new(unit: &'static str, len: u64, style: ProgressStyle, show: Show) -> Steps {
+    /// `len` of `unit`, drawn with the bar `template` on a terminal: as a line of the workflow's
+    /// board, prefixed with the step's name, while this thread runs a step.
+    fn new(unit: &'static str, len: u64, template: &str, show: Show) -> Steps {
+        let step = STEP.with(|step| step.borrow().clone());
         match show {
-            Show::Auto if std::io::stderr().is_terminal() => {
-                let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-                bar.set_style(style);
-                Steps::Bar(bar)
-            }
-            Show::Json => Steps::Json(JsonLines::new(unit, len)),
+            Show::Auto if std::io::stderr().is_terminal() => match step {
+                Some(StepLine {
+                    name,
+                    multi: Some(multi),
+                }) => {
+                    let bar = multi.add(ProgressBar::new(len));
+                    bar.set_style(style(&format!("{{prefix:.bold}} {template}")));
+                    bar.set_prefix(name);
+                    Steps::Bar(bar)
+                }
+                _ => {
+                    let bar =
+                        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+                    bar.set_style(style(template));
+                    Steps::Bar(bar)
+                }
+            },
+            Show::Json => Steps::Json(JsonLines::new(unit, len, step.map(|s| s.name))),
             Show::Auto | Show::Never => Steps::Hidden,
         }
     }
@@ -146,8 +167,73 @@ impl Steps {
     }
 }
 
+/// A bar's style; `{rate}` is a rate for people (`12.3M`).
 fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).expect("the template is valid")
+    ProgressStyle::with_template(template)
+        .expect("the template is valid")
+        .with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}", human_count(state.per_sec()));
+            },
+        )
+}
+
+/// The step of a workflow that this thread runs, and the board its bar joins.
+#[derive(Clone)]
+struct StepLine {
+    name: String,
+    multi: Option<MultiProgress>,
+}
+
+thread_local! {
+    /// Which step the progress made on this thread belongs to. A thread-local, as a tracing
+    /// span is: the step is a matter of display only, and the executors below it should not
+    /// have to carry it through every call.
+    static STEP: RefCell<Option<StepLine>> = const { RefCell::new(None) };
+}
+
+/// The bars of a workflow's steps: on a terminal one line per running step, each prefixed with
+/// its name (indicatif's MultiProgress); with `--progress json`, lines that name their step.
+pub struct Board {
+    multi: Option<MultiProgress>,
+}
+
+impl Board {
+    pub fn new(show: Show) -> Board {
+        let drawn = show == Show::Auto && std::io::stderr().is_terminal();
+        Board {
+            multi: drawn.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// Runs `work` as the step `name`: the progress it shows on this thread is that step's.
+    pub fn in_step<T>(&self, name: &str, work: impl FnOnce() -> T) -> T {
+        struct Restore(Option<StepLine>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let outer = self.0.take();
+                STEP.with(|step| *step.borrow_mut() = outer);
+            }
+        }
+        let line = StepLine {
+            name: name.to_string(),
+            multi: self.multi.clone(),
+        };
+        let _restore = Restore(STEP.with(|step| step.borrow_mut().replace(line)));
+        work()
+    }
+
+    /// A line of text above the bars.
+    pub fn note(&self, text: &str) {
+        match &self.multi {
+            // A terminal that went away is not a reason to stop the work.
+            Some(multi) => {
+                let _ = multi.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
 }
 
 enum Display {
@@ -155,6 +241,8 @@ enum Display {
     /// Rank 0 of an MPI job whose stderr is a pipe: a plain line every few seconds.
     Lines {
         total: u64,
+        /// The workflow step being run, named at the start of each line.
+        step: Option<String>,
         started: Instant,
         last: Mutex<Instant>,
     },
@@ -184,6 +272,7 @@ impl Progress {
         let display = if show == Show::Auto && !std::io::stderr().is_terminal() {
             Display::Lines {
                 total,
+                step: STEP.with(|step| step.borrow().as_ref().map(|s| s.name.clone())),
                 started: Instant::now(),
                 last: Mutex::new(Instant::now()),
             }
@@ -211,6 +300,7 @@ impl Progress {
             Display::Steps(steps) => steps.show(done, json!({}), String::new),
             Display::Lines {
                 total,
+                step,
                 started,
                 last,
             } => {
@@ -221,8 +311,12 @@ impl Progress {
                     let fraction = (done as f64 / *total as f64).min(1.0);
                     let rate = done as f64 / elapsed.max(1e-9);
                     let eta = (*total as f64 - done as f64).max(0.0) / rate.max(1e-9);
+                    let step = step
+                        .as_ref()
+                        .map(|name| format!("step {name}: "))
+                        .unwrap_or_default();
                     eprintln!(
-                        "hpcsub: {:.0}% of {} samples, {}/s, ETA {:.0} s",
+                        "hpcsub: {step}{:.0}% of {} samples, {}/s, ETA {:.0} s",
                         fraction * 100.0,
                         total,
                         human_count(rate),
@@ -243,13 +337,12 @@ impl Progress {
 
 /// The display of `total` samples: done, rate and ETA.
 fn samples(total: u64, show: Show) -> Steps {
-    let style = style(
+    Steps::new(
+        "samples",
+        total,
         "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} samples, {rate}/s, ETA {eta}",
+        show,
     )
-    .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
-        let _ = write!(w, "{}", human_count(state.per_sec()));
-    });
-    Steps::new("samples", total, style, show)
 }
 
 /// Progress of command tasks: done (of which failed), running, and an ETA, from counters the
@@ -267,17 +360,17 @@ impl TaskProgress {
         let display = Steps::new(
             "tasks",
             total,
-            style(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
-            ),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} tasks done, {msg}, ETA {eta}",
             show,
         );
-        TaskProgress {
+        let progress = TaskProgress {
             done: AtomicU64::new(0),
             running: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             display,
-        }
+        };
+        progress.refresh();
+        progress
     }
 
     pub fn started(&self) {
@@ -322,7 +415,7 @@ impl SubmitProgress {
         let display = Steps::new(
             "jobs",
             jobs as u64,
-            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}"),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs submitted{msg}",
             show,
         );
         display.tick();
@@ -356,7 +449,7 @@ impl RunsProgress {
         let display = Steps::new(
             "runs",
             runs,
-            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}"),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, {msg}",
             show,
         );
         RunsProgress {
@@ -395,7 +488,7 @@ impl WaitProgress {
         let display = Steps::new(
             "slices",
             u64::from(slices),
-            style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}"),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} slices done, {msg}",
             show,
         );
         display.tick();

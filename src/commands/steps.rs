@@ -20,6 +20,7 @@ use crate::diagnostic::AppError;
 use crate::executor::ranks::{self, Ranks, Session};
 use crate::jobfile::inputs::Resolved;
 use crate::plan::{self, available_cpus};
+use crate::progress::{Board, Show, WaitProgress};
 use crate::report::{RunReport, TaskReport};
 use crate::run_dir::RunDir;
 use crate::run_dir::workflow::{StepRecord, WorkflowDir};
@@ -76,7 +77,7 @@ pub fn run(
     match ranks {
         Ranks::Mpi(launch) => {
             let session = crate::executor::ranks::start(launch.as_ref())?;
-            run_ranks(&session, workflow, source, resolved, args, &path)
+            run_ranks(&session, workflow, source, resolved, args, &path, global)
         }
         _ => run_here(workflow, source, resolved, args, global, &path).map(RunOutcome::Workflow),
     }
@@ -96,6 +97,7 @@ fn run_here(
     let mut state = dir.state()?;
     state.job = workflow.name.clone();
     let budget = args.threads.unwrap_or_else(available_cpus);
+    let board = Board::new(global.show());
     let mut ended: Vec<Option<Ended>> = (0..workflow.steps.len()).map(|_| None).collect();
     for level in levels(workflow) {
         let mut to_run = Vec::new();
@@ -146,12 +148,15 @@ fn run_here(
                 .map(|(index, hash)| {
                     let step = &workflow.steps[*index];
                     let resolved = resolved[*index].as_ref();
-                    let dir = &dir;
+                    let (dir, board) = (&dir, &board);
                     scope.spawn(move || {
                         if !global.quiet && !global.json {
-                            eprintln!("step {}: running", step.name);
+                            board.note(&format!("step {}: running", step.name));
                         }
-                        (*index, hash.clone(), run_step(step, resolved, dir, share))
+                        let ended = board.in_step(&step.name, || {
+                            run_step(step, resolved, dir, share, global.show())
+                        });
+                        (*index, hash.clone(), ended)
                     })
                 })
                 .collect();
@@ -211,9 +216,11 @@ fn run_ranks(
     resolved: &[Option<Resolved>],
     args: &RunRequest,
     path: &Path,
+    global: Global,
 ) -> Result<RunOutcome, AppError> {
     let started = Instant::now();
     let rank0 = ranks::rank(session) == 0;
+    let board = Board::new(if rank0 { global.show() } else { Show::Never });
     // Every rank must agree on the run directory: rank 0 makes it (a default name holds its
     // time) and sends its path, or why it could not.
     let prepared: Result<PathBuf, String> = if rank0 {
@@ -272,15 +279,21 @@ fn run_ranks(
                 report: if rank0 { cached(step, &dir) } else { None },
             },
             Decision::Run { hash, bound } => {
+                if rank0 && !global.quiet && !global.json {
+                    board.note(&format!("step {}: running", step.name));
+                }
                 let outcome = match crate::workflow::apply(&step.job, &bound) {
-                    Ok(job) => run_bound(
-                        job,
-                        step,
-                        resolved[index].as_ref(),
-                        &dir,
-                        threads,
-                        Ranks::Session(session),
-                    ),
+                    Ok(job) => board.in_step(&step.name, || {
+                        run_bound(
+                            job,
+                            step,
+                            resolved[index].as_ref(),
+                            &dir,
+                            threads,
+                            Ranks::Session(session),
+                            global.show(),
+                        )
+                    }),
                     Err(reason) => Ended {
                         status: StepStatus::Failed,
                         reason: Some(reason),
@@ -406,9 +419,10 @@ fn run_step(
     resolved: Option<&Resolved>,
     dir: &WorkflowDir,
     threads: usize,
+    show: Show,
 ) -> Ended {
     match bind(step, &step.job, dir) {
-        Ok(job) => run_bound(job, step, resolved, dir, threads, Ranks::One),
+        Ok(job) => run_bound(job, step, resolved, dir, threads, Ranks::One, show),
         Err(reason) => Ended {
             status: StepStatus::Failed,
             reason: Some(reason),
@@ -427,6 +441,7 @@ fn run_bound(
     dir: &WorkflowDir,
     threads: usize,
     ranks: Ranks,
+    show: Show,
 ) -> Ended {
     let started = Instant::now();
     let failed = |reason: String| Ended {
@@ -436,12 +451,13 @@ fn run_bound(
         report: None,
     };
     job.split.threads.get_or_insert(threads);
-    let quiet = Global {
+    // The step's own report goes into the workflow's, never to stdout: only its progress shows.
+    let step_global = Global {
         json: true,
-        quiet: true,
-        ..Global::default()
+        quiet: false,
+        progress: show,
     };
-    let outcome = match run_job(&job, step, resolved, dir, quiet, ranks) {
+    let outcome = match run_job(&job, step, resolved, dir, step_global, ranks) {
         Ok(RunOutcome::SecondaryRank) => {
             return Ended {
                 status: StepStatus::Ran,
@@ -641,11 +657,32 @@ pub fn wait_for_workflow(
     global: Global,
 ) -> Result<WorkflowReport, AppError> {
     let started = Instant::now();
-    for step in &workflow.steps {
-        let run = submitted::open(&dir.step(&step.name), false)?;
-        let waited = run.manifest.latest_job_ids();
-        scheduler::wait(&run, &waited, |_| {})?;
-    }
+    let runs = workflow
+        .steps
+        .iter()
+        .map(|step| submitted::open(&dir.step(&step.name), false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let waited: Vec<Vec<String>> = runs.iter().map(|r| r.manifest.latest_job_ids()).collect();
+    let board = Board::new(global.show());
+    let bars: Vec<WaitProgress> = workflow
+        .steps
+        .iter()
+        .zip(&runs)
+        .map(|(step, run)| {
+            board.in_step(&step.name, || {
+                WaitProgress::new(run.slices(), global.show())
+            })
+        })
+        .collect();
+    let pairs: Vec<(&RunDir, &[String])> = runs
+        .iter()
+        .zip(&waited)
+        .map(|(r, w)| (r, w.as_slice()))
+        .collect();
+    scheduler::wait_all(&pairs, |index, queue| {
+        submitted::show_survey(&bars[index], &runs[index], queue)
+    })?;
+    bars.iter().for_each(WaitProgress::finish);
     gather_workflow(workflow, dir, global).map(|mut report| {
         report.elapsed_s = started.elapsed().as_secs_f64();
         report

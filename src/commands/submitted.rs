@@ -292,23 +292,27 @@ pub fn wait_and_gather(
     global: Global,
 ) -> Result<Gathered, AppError> {
     let progress = WaitProgress::new(run.slices(), global.show());
-    crate::submit::wait(run, waited, |queue| {
-        if progress.is_visible() {
-            let seen = collect(run).map(|c| c.seen(run));
-            let survey = crate::submit::survey(run, seen.as_ref(), queue);
-            progress.show(
-                survey.count(&SliceState::Done),
-                survey.count(&SliceState::Running),
-                survey.count(&SliceState::Pending),
-                survey.count(&SliceState::Failed) + survey.count(&SliceState::Missing),
-                run.spec
-                    .tasks()
-                    .map(|tasks| parts::tasks_finished_by_slice(run, tasks))
-                    .as_deref(),
-            );
-        }
-    })?;
+    crate::submit::wait(run, waited, |queue| show_survey(&progress, run, queue))?;
     progress.finish();
     let (queue, _) = queue_or_note(run);
     gather(run, &queue)
+}
+
+/// Shows on `progress` how the slices of `run` stand, given the queue just read.
+pub fn show_survey(progress: &WaitProgress, run: &RunDir, queue: &[QueueEntry]) {
+    if !progress.is_visible() {
+        return;
+    }
+    let seen = collect(run).map(|c| c.seen(run));
+    let survey = crate::submit::survey(run, seen.as_ref(), queue);
+    progress.show(
+        survey.count(&SliceState::Done),
+        survey.count(&SliceState::Running),
+        survey.count(&SliceState::Pending),
+        survey.count(&SliceState::Failed) + survey.count(&SliceState::Missing),
+        run.spec
+            .tasks()
+            .map(|tasks| parts::tasks_finished_by_slice(run, tasks))
+            .as_deref(),
+    );
 }

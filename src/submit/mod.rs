@@ -120,27 +120,43 @@ pub fn wait(
     waited: &[String],
     mut on_poll: impl FnMut(&[QueueEntry]),
 ) -> Result<(), AppError> {
+    wait_all(&[(run, waited)], |_, entries| on_poll(entries))
+}
+
+/// [`wait`] for several runs at once (the steps of a workflow, whose jobs queue together):
+/// `on_poll` sees the index of the run and its queue after each look at it, until every run's
+/// jobs have left the queue.
+pub fn wait_all(
+    runs: &[(&RunDir, &[String])],
+    mut on_poll: impl FnMut(usize, &[QueueEntry]),
+) -> Result<(), AppError> {
     const MAX_FAILURES_IN_A_ROW: u32 = 5;
-    let backend = backend(run.manifest.scheduler);
     let mut interval = Duration::from_millis(250);
-    let mut failures = 0;
+    let mut ended = vec![false; runs.len()];
+    let mut failures = vec![0; runs.len()];
     loop {
-        match backend.poll(run, waited) {
-            Ok(poll) => {
-                failures = 0;
-                on_poll(&poll.entries);
-                if poll.ended {
-                    return Ok(());
+        for (index, (run, waited)) in runs.iter().enumerate() {
+            if ended[index] {
+                continue;
+            }
+            match backend(run.manifest.scheduler).poll(run, waited) {
+                Ok(poll) => {
+                    failures[index] = 0;
+                    on_poll(index, &poll.entries);
+                    ended[index] = poll.ended;
+                }
+                Err(err) => {
+                    failures[index] += 1;
+                    if failures[index] >= MAX_FAILURES_IN_A_ROW {
+                        return Err(AppError::Run(format!(
+                            "the queue could not be read {MAX_FAILURES_IN_A_ROW} times in a row: {err}"
+                        )));
+                    }
                 }
             }
-            Err(err) => {
-                failures += 1;
-                if failures >= MAX_FAILURES_IN_A_ROW {
-                    return Err(AppError::Run(format!(
-                        "the queue could not be read {failures} times in a row: {err}"
-                    )));
-                }
-            }
+        }
+        if ended.iter().all(|&e| e) {
+            return Ok(());
         }
         std::thread::sleep(interval);
         interval = (interval * 2).min(Duration::from_secs(10));

@@ -2,7 +2,7 @@
 //! in a temporary directory for each test (as root, no systemd, no accounting).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -594,26 +594,49 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
     );
     let local = one_json(&run_local);
     std::fs::write(work.path().join("broken"), "").unwrap();
-    let on = |args: &[&str]| -> Value {
-        one_json(&output_of(
+    let output_on = |args: &[&str]| -> Output {
+        output_of(
             cluster
                 .command(env!("CARGO_BIN_EXE_hpcsub"))
                 .args(args)
                 .arg("--json")
                 .current_dir(work.path()),
-        ))
+        )
     };
+    let on = |args: &[&str]| -> Value { one_json(&output_on(args)) };
     let run_dir = work.path().join("run");
     let run = run_dir.to_str().unwrap();
-    let failed = on(&[
+    let submitted = output_on(&[
         "submit",
         "--to",
         "slurm",
         "--wait",
+        "--progress",
+        "json",
         "--run-dir",
         run,
         job.to_str().unwrap(),
     ]);
+    let failed = one_json(&submitted);
+    // Waiting shows every step's slices on lines of its own, as they run.
+    let mut last_of_step = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&submitted.stderr).lines() {
+        let Ok(value) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let progress = value["progress"].clone();
+        if progress["unit"] == "slices" {
+            last_of_step.insert(progress["step"].as_str().unwrap().to_string(), progress);
+        }
+    }
+    assert_eq!(
+        last_of_step.keys().collect::<Vec<_>>(),
+        ["bottom", "left", "right", "top"],
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    assert_eq!(last_of_step["top"]["done"], 2);
+    assert_eq!(last_of_step["left"]["failed"], 1);
     assert_eq!(
         statuses(&failed),
         [

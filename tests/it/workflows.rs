@@ -74,6 +74,42 @@ fn a_diamond_gives_the_same_result_for_every_thread_count_and_resumes_from_its_r
 }
 
 #[test]
+fn progress_json_names_the_step_of_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = diamond_job(dir.path());
+    let output = output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "--progress", "json", "--run-dir"])
+            .arg(dir.path().join("run")),
+    );
+    assert!(output.status.success(), "{}", one_json(&output));
+    let mut last_of_step = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stderr).lines() {
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not a JSON line: {line}"));
+        let progress = &value["progress"];
+        let step = progress["step"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a progress line without its step: {line}"));
+        last_of_step.insert(step.to_string(), progress.clone());
+    }
+    assert_eq!(
+        last_of_step.keys().collect::<Vec<_>>(),
+        ["bottom", "left", "right", "top"]
+    );
+    assert_eq!(
+        last_of_step["top"].to_string(),
+        r#"{"unit":"tasks","done":4,"total":4,"running":0,"failed":0,"step":"top"}"#
+    );
+    assert_eq!(
+        last_of_step["right"].to_string(),
+        r#"{"unit":"samples","done":4096,"total":4096,"step":"right"}"#
+    );
+}
+
+#[test]
 fn a_failing_middle_step_stops_its_dependents_and_a_rerun_completes_the_workflow() {
     let dir = tempfile::tempdir().unwrap();
     let job = diamond_job(dir.path());
