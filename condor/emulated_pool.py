@@ -47,9 +47,10 @@ def harness(venvs, version, script, *args):
 
 
 def next_cluster(run_dir):
-    """One more than any cluster in the run's event logs: ids keep growing across runs."""
+    """One more than any cluster in the event logs under the run directory (a workflow's steps
+    keep theirs in steps/<step>/): ids keep growing across runs, as a schedd's do."""
     seen = [0]
-    for log in glob.glob(os.path.join(run_dir, "*.log")):
+    for log in glob.glob(os.path.join(run_dir, "**", "*.log"), recursive=True):
         with open(log) as f:
             seen += [int(m) for m in re.findall(r"^\d{3} \((\d+)\.", f.read(), re.M)]
     return max(seen) + 1

@@ -6,7 +6,6 @@ use super::outcome::Global;
 use super::submit::{Handed, Handing, hand};
 use super::submitted;
 use crate::diagnostic::AppError;
-use crate::run_dir::parts;
 
 /// Submit again only the slices that failed or are missing (never those still queued), and a
 /// new gather.
@@ -51,12 +50,7 @@ pub fn resubmit(args: &Args, global: Global) -> Result<Handed, AppError> {
         return Ok(Handed::Finished(Box::new(submitted::gather(&run, &queue)?)));
     }
     if !args.handing.dry_run {
-        for (slice, _) in seen.iter().flat_map(|s| &s.corrupt) {
-            let part = parts::path(&run.parts(), *slice);
-            std::fs::remove_file(&part).map_err(|e| {
-                AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
-            })?;
-        }
+        submitted::remove_corrupt_parts(&run, seen.as_ref())?;
     }
     hand(&mut run, rerun, &args.handing, global)
 }

@@ -572,7 +572,7 @@ pub fn submit(
             .collect();
         dir.write_file(
             scheduler::condor::WORKFLOW_DAG,
-            &scheduler::condor::workflow_dag(&workflow.name, &steps),
+            &scheduler::condor::workflow_dag(&workflow.name, &steps, None),
         )?;
         if dry_run {
             handed.commands = vec![vec![
@@ -581,7 +581,18 @@ pub fn submit(
             ]];
             return Ok(Submitted::Handed(handed));
         }
-        if let Err(err) = scheduler::condor::submit_workflow(&dir.path, &mut runs) {
+        let mut whole: Vec<(&mut RunDir, Vec<u32>)> = runs
+            .iter_mut()
+            .map(|run| {
+                let slices = (0..run.slices()).collect();
+                (run, slices)
+            })
+            .collect();
+        if let Err(err) = scheduler::condor::submit_workflow(
+            &dir.path,
+            scheduler::condor::WORKFLOW_DAG,
+            &mut whole,
+        ) {
             let _ = std::fs::remove_dir_all(&dir.path);
             return Err(err);
         }
@@ -758,8 +769,9 @@ pub fn open_workflow(path: &Path) -> Result<Option<(WorkflowSpec, WorkflowDir)>,
 }
 
 /// Submits again what a workflow needs to complete: of each step, the slices that failed or
-/// are missing (a step after a failed one has all of its missing), each waiting for the
-/// resubmitted gathers of the steps it needs.
+/// are missing (a step after a step submitted again has all of its slices submitted again).
+/// On Slurm each step waits for the resubmitted gathers of the steps it needs; on HTCondor
+/// the steps to submit again make a DAG of their own, `workflow-resubmit-K.dag`.
 pub fn resubmit(
     workflow: &WorkflowSpec,
     dir: &WorkflowDir,
@@ -767,25 +779,15 @@ pub fn resubmit(
     wait: bool,
     global: Global,
 ) -> Result<Submitted, AppError> {
-    if workflow.steps.iter().any(|step| {
-        RunDir::open(&dir.step(&step.name))
-            .is_ok_and(|run| run.manifest.scheduler == Scheduler::Condor)
-    }) {
-        return Err(AppError::Usage(format!(
-            "resubmitting a workflow's DAG is not supported on HTCondor yet: submit the workflow \
-             again into a new run directory, or resubmit one step's run directory ({}/steps/<step>)",
-            dir.path.display()
-        )));
-    }
     let mut handed = WorkflowHanded {
         run_dir: dir.path.display().to_string(),
         steps: Vec::new(),
         commands: Vec::new(),
     };
-    // The gathers resubmitted in this pass, by step.
-    let mut resubmitted: Vec<(String, String)> = Vec::new();
+    // Every step's run, and the slices of it to submit again (none if it is done or queued).
+    let mut reruns: Vec<(RunDir, Vec<u32>)> = Vec::new();
     for step in &workflow.steps {
-        let mut run = submitted::open(&dir.step(&step.name), false)?;
+        let run = submitted::open(&dir.step(&step.name), false)?;
         let collected = submitted::collect(&run);
         let seen = collected.as_ref().map(|c| c.seen(&run));
         let (queue, note) = submitted::queue_or_note(&run);
@@ -795,61 +797,71 @@ pub fn resubmit(
                 step.name
             )));
         }
-        let survey = scheduler::survey(&run, seen.as_ref(), &queue);
-        let needs_rerun = step
-            .needs
-            .iter()
-            .any(|n| resubmitted.iter().any(|(s, _)| s == n));
-        let mut rerun = survey.to_rerun();
+        let needs_rerun = step.needs.iter().any(|need| {
+            workflow
+                .steps
+                .iter()
+                .zip(&reruns)
+                .any(|(s, (_, rerun))| &s.name == need && !rerun.is_empty())
+        });
+        let mut rerun = scheduler::survey(&run, seen.as_ref(), &queue).to_rerun();
         if rerun.is_empty() && needs_rerun {
             // Its inputs are computed again: so is it.
             rerun = (0..run.slices()).collect();
         }
-        if rerun.is_empty() {
-            // Done, or still in the queue.
-            continue;
+        if !dry_run && !rerun.is_empty() {
+            submitted::remove_corrupt_parts(&run, seen.as_ref())?;
         }
-        let backend = scheduler::backend(run.manifest.scheduler);
-        if dry_run {
+        reruns.push((run, rerun));
+    }
+    let scheduler = reruns
+        .first()
+        .map_or(Scheduler::Slurm, |(run, _)| run.manifest.scheduler);
+    if scheduler == Scheduler::Condor {
+        resubmit_dag(workflow, dir, reruns, dry_run, &mut handed)?;
+    } else {
+        // The gathers resubmitted in this pass, by step.
+        let mut resubmitted: Vec<(String, String)> = Vec::new();
+        for (step, (mut run, rerun)) in workflow.steps.iter().zip(reruns) {
+            if rerun.is_empty() {
+                continue;
+            }
+            let backend = scheduler::backend(run.manifest.scheduler);
+            if dry_run {
+                handed.steps.push(StepHanded {
+                    step: step.name.clone(),
+                    run_dir: run.path.display().to_string(),
+                    job_ids: Vec::new(),
+                    commands: backend.commands(&run, &rerun)?,
+                });
+                continue;
+            }
+            let after: Vec<String> = step
+                .needs
+                .iter()
+                .filter_map(|n| {
+                    resubmitted
+                        .iter()
+                        .find(|(s, _)| s == n)
+                        .map(|(_, g)| g.clone())
+                })
+                .collect();
+            backend.submit(&mut run, &rerun, &after, global.show())?;
+            if let Some(gather) = run
+                .manifest
+                .submissions
+                .last()
+                .and_then(|s| s.gather.clone())
+            {
+                resubmitted.push((step.name.clone(), gather));
+            }
             handed.steps.push(StepHanded {
                 step: step.name.clone(),
                 run_dir: run.path.display().to_string(),
-                job_ids: Vec::new(),
-                commands: backend.commands(&run, &rerun)?,
+                job_ids: run.manifest.latest_job_ids(),
+                commands: Vec::new(),
             });
-            continue;
         }
-        for (slice, _) in seen.iter().flat_map(|s| &s.corrupt) {
-            let part = crate::run_dir::parts::path(&run.parts(), *slice);
-            std::fs::remove_file(&part).map_err(|e| {
-                AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
-            })?;
-        }
-        let after: Vec<String> = step
-            .needs
-            .iter()
-            .filter_map(|n| {
-                resubmitted
-                    .iter()
-                    .find(|(s, _)| s == n)
-                    .map(|(_, g)| g.clone())
-            })
-            .collect();
-        backend.submit(&mut run, &rerun, &after, global.show())?;
-        if let Some(gather) = run
-            .manifest
-            .submissions
-            .last()
-            .and_then(|s| s.gather.clone())
-        {
-            resubmitted.push((step.name.clone(), gather));
-        }
-        handed.steps.push(StepHanded {
-            step: step.name.clone(),
-            run_dir: run.path.display().to_string(),
-            job_ids: run.manifest.latest_job_ids(),
-            commands: Vec::new(),
-        });
     }
     if wait && !dry_run {
         return wait_for_workflow(workflow, dir, global).map(Submitted::Finished);
@@ -858,4 +870,59 @@ pub fn resubmit(
         return gather_workflow(workflow, dir, global).map(Submitted::Finished);
     }
     Ok(Submitted::Handed(handed))
+}
+
+/// Resubmits a workflow on HTCondor: the steps with slices to submit again become the nodes of
+/// one new DAG, in the order and with the edges of the workflow, submitted as a whole (or only
+/// written, for a dry run).
+fn resubmit_dag(
+    workflow: &WorkflowSpec,
+    dir: &WorkflowDir,
+    reruns: Vec<(RunDir, Vec<u32>)>,
+    dry_run: bool,
+    handed: &mut WorkflowHanded,
+) -> Result<(), AppError> {
+    let (steps, mut reruns): (Vec<&StepSpec>, Vec<(RunDir, Vec<u32>)>) = workflow
+        .steps
+        .iter()
+        .zip(reruns)
+        .filter(|(_, (_, rerun))| !rerun.is_empty())
+        .unzip();
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let round = scheduler::condor::next_workflow_round(&dir.path)?;
+    let pairs: Vec<(&RunDir, Vec<u32>)> = reruns.iter().map(|(r, s)| (r, s.clone())).collect();
+    scheduler::condor::write_workflow_resubmit(round, &pairs)?;
+    let nodes: Vec<(&str, &[String], u32)> = steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.needs.as_slice(), s.job.condor.retries))
+        .collect();
+    let dag = scheduler::condor::workflow_resubmit_dag(round);
+    dir.write_file(
+        &dag,
+        &scheduler::condor::workflow_dag(&workflow.name, &nodes, Some(round)),
+    )?;
+    if dry_run {
+        handed.commands = vec![vec!["condor_submit_dag".into(), dag]];
+    } else {
+        let mut runs: Vec<(&mut RunDir, Vec<u32>)> =
+            reruns.iter_mut().map(|(r, s)| (r, s.clone())).collect();
+        scheduler::condor::submit_workflow(&dir.path, &dag, &mut runs)?;
+    }
+    handed.steps = steps
+        .iter()
+        .zip(&reruns)
+        .map(|(step, (run, _))| StepHanded {
+            step: step.name.clone(),
+            run_dir: run.path.display().to_string(),
+            job_ids: if dry_run {
+                Vec::new()
+            } else {
+                run.manifest.latest_job_ids()
+            },
+            commands: Vec::new(),
+        })
+        .collect();
+    Ok(())
 }

@@ -47,6 +47,18 @@ pub fn collect(run: &RunDir) -> Option<Collected> {
     })
 }
 
+/// Removes the parts that `seen` found corrupt, so that their slices, submitted again, write
+/// them anew.
+pub fn remove_corrupt_parts(run: &RunDir, seen: Option<&PartsSeen>) -> Result<(), AppError> {
+    for (slice, _) in seen.iter().flat_map(|s| &s.corrupt) {
+        let part = parts::path(&run.parts(), *slice);
+        std::fs::remove_file(&part).map_err(|e| {
+            AppError::Run(format!("cannot remove the corrupt {}: {e}", part.display()))
+        })?;
+    }
+    Ok(())
+}
+
 /// The queue, or why it could not be read (the survey then goes by the parts alone).
 pub fn queue_or_note(run: &RunDir) -> (Vec<QueueEntry>, Option<String>) {
     if run.manifest.submissions.is_empty() {

@@ -341,8 +341,9 @@ impl Backend for Condor {
     }
 }
 
-/// The slices each slices node queues, by node name: `slices` queues every slice in proc
-/// order, `slices-K` the slices of resubmission K in the order listed.
+/// The slices each slices node queues, by node name: `slices` (`<step>_slices` in a workflow)
+/// queues every slice in proc order, `slices-K` the slices of resubmission K in the order
+/// listed, `<step>_slices-K` those of the workflow's resubmission K.
 fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
     let mut lists = BTreeMap::new();
     let node = match &run.manifest.step {
@@ -351,15 +352,30 @@ fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
     };
     lists.insert(node, (0..run.slices()).collect());
     for submission in &run.manifest.submissions {
-        let Some(k) = submission
-            .dag
-            .as_deref()
-            .and_then(|d| d.strip_prefix("resubmit-")?.strip_suffix(".dag"))
-        else {
+        let Some(dag) = submission.dag.as_deref() else {
+            continue;
+        };
+        let node = if let Some(k) = dag
+            .strip_prefix("../../workflow-resubmit-")
+            .and_then(|d| d.strip_suffix(".dag"))
+        {
+            format!(
+                "{}-{k}",
+                step_node(
+                    run.manifest.step.as_deref().unwrap_or_default(),
+                    SLICES_NODE
+                )
+            )
+        } else if let Some(k) = dag
+            .strip_prefix("resubmit-")
+            .and_then(|d| d.strip_suffix(".dag"))
+        {
+            format!("{SLICES_NODE}-{k}")
+        } else {
             continue;
         };
         if let Some(slices) = parse_ranges(&submission.slices) {
-            lists.insert(format!("{SLICES_NODE}-{k}"), slices);
+            lists.insert(node, slices);
         }
     }
     lists
@@ -369,12 +385,25 @@ fn slice_lists(run: &RunDir) -> BTreeMap<String, Vec<u32>> {
 /// and a step's slices after the gathers of the steps it needs. Node names are
 /// `<step>_slices` and `<step>_gather`; submit files are named relative to the DAG's directory
 /// (`steps/<step>/job.sub`).
-pub fn workflow_dag(name: &str, steps: &[(&str, &[String], u32)]) -> String {
-    let mut lines = vec![format!("# The workflow `{name}`, written by hpcsub.")];
+///
+/// With `round` K, the DAG of resubmission K: only the steps listed, their nodes named
+/// `<step>_slices-K` and `<step>_gather-K`, each step's slices from its
+/// `workflow-resubmit-K.sub`, and only the needs among the listed steps as edges (the others
+/// are done).
+pub fn workflow_dag(name: &str, steps: &[(&str, &[String], u32)], round: Option<u32>) -> String {
+    let (suffix, slices_submit) = match round {
+        None => (String::new(), "job.sub".to_string()),
+        Some(k) => (format!("-{k}"), workflow_resubmit_submit(k)),
+    };
+    let node = |step: &str, node: &str| format!("{}{suffix}", step_node(step, node));
+    let mut lines = vec![match round {
+        None => format!("# The workflow `{name}`, written by hpcsub."),
+        Some(k) => format!("# Resubmission {k} of the workflow `{name}`, written by hpcsub."),
+    }];
     for (step, _, retries) in steps {
-        let slices = step_node(step, SLICES_NODE);
-        let gather = step_node(step, "gather");
-        lines.push(format!("JOB {slices} steps/{step}/job.sub"));
+        let slices = node(step, SLICES_NODE);
+        let gather = node(step, "gather");
+        lines.push(format!("JOB {slices} steps/{step}/{slices_submit}"));
         lines.push(format!("JOB {gather} steps/{step}/gather.sub"));
         if *retries > 0 {
             lines.push(format!("RETRY {slices} {retries}"));
@@ -383,11 +412,13 @@ pub fn workflow_dag(name: &str, steps: &[(&str, &[String], u32)]) -> String {
     }
     for (step, needs, _) in steps {
         for need in needs.iter() {
-            lines.push(format!(
-                "PARENT {} CHILD {}",
-                step_node(need, "gather"),
-                step_node(step, SLICES_NODE)
-            ));
+            if steps.iter().any(|(listed, _, _)| listed == need) {
+                lines.push(format!(
+                    "PARENT {} CHILD {}",
+                    node(need, "gather"),
+                    node(step, SLICES_NODE)
+                ));
+            }
         }
     }
     lines.join("\n") + "\n"
@@ -401,31 +432,81 @@ fn step_node(step: &str, node: &str) -> String {
 /// The DAG file of a workflow, in its run directory.
 pub const WORKFLOW_DAG: &str = "workflow.dag";
 
-/// Submits a workflow's DAG (already written in `root`) and records DAGMan's cluster in every
-/// step's manifest, with the DAG as the step's submission.
-pub fn submit_workflow(root: &Path, runs: &mut [RunDir]) -> Result<(), AppError> {
-    let output = process::run_scheduler("condor_submit_dag", &[WORKFLOW_DAG], root)
-        .map_err(|failure| failure.into_error(NOT_INSTALLED))?;
-    let cluster = submitted_cluster(&output).ok_or_else(|| {
-        AppError::Run(format!(
-            "condor_submit_dag {WORKFLOW_DAG} did not say which cluster it submitted to:\n{output}"
-        ))
-    })?;
-    for run in runs {
-        let slices: Vec<u32> = (0..run.slices()).collect();
+/// The DAG of a workflow's resubmission `round`, in its run directory.
+pub fn workflow_resubmit_dag(round: u32) -> String {
+    format!("workflow-resubmit-{round}.dag")
+}
+
+/// The submit file of a step's slices in a workflow's resubmission `round`, in the step's
+/// directory.
+fn workflow_resubmit_submit(round: u32) -> String {
+    format!("workflow-resubmit-{round}.sub")
+}
+
+/// The number of the next resubmission of the workflow in `root`: one more than the DAGs of
+/// the earlier ones.
+pub fn next_workflow_round(root: &Path) -> Result<u32, AppError> {
+    let earlier = std::fs::read_dir(root)
+        .map_err(|e| AppError::Run(format!("cannot list {}: {e}", root.display())))?
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("workflow-resubmit-") && name.ends_with(".dag")
+        })
+        .count();
+    Ok(earlier as u32 + 1)
+}
+
+/// Writes, in each step's directory, the submit file of only its `slices` for the workflow's
+/// resubmission `round` (whose DAG the caller writes).
+pub fn write_workflow_resubmit(round: u32, runs: &[(&RunDir, Vec<u32>)]) -> Result<(), AppError> {
+    for (run, slices) in runs {
+        run.write(
+            &workflow_resubmit_submit(round),
+            &job_submit(&render_input(run), Queue::Only(slices))?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Submits a workflow's DAG `dag` (already written in `root`), which runs `slices` of each
+/// step's run: every step's manifest records the submission before `condor_submit_dag` runs,
+/// then DAGMan's cluster, or why the submission failed.
+pub fn submit_workflow(
+    root: &Path,
+    dag: &str,
+    runs: &mut [(&mut RunDir, Vec<u32>)],
+) -> Result<(), AppError> {
+    for (run, slices) in runs.iter_mut() {
         run.manifest.submissions.push(Submission {
-            slices: ranges(&slices),
-            pieces: vec![Piece {
-                job_id: cluster.clone(),
-                offset: 0,
-            }],
+            slices: ranges(slices),
             // Relative to the step's directory, `<root>/steps/<step>`.
-            dag: Some(format!("../../{WORKFLOW_DAG}")),
+            dag: Some(format!("../../{dag}")),
             ..Submission::default()
         });
         run.save_manifest()?;
     }
-    Ok(())
+    let submitted = process::run_scheduler("condor_submit_dag", &[dag], root)
+        .map_err(|failure| failure.into_error(NOT_INSTALLED))
+        .and_then(|output| {
+            submitted_cluster(&output).ok_or_else(|| {
+                AppError::Run(format!(
+                    "condor_submit_dag {dag} did not say which cluster it submitted to:\n{output}"
+                ))
+            })
+        });
+    for (run, _) in runs.iter_mut() {
+        let submission = run.manifest.submissions.last_mut().expect("pushed above");
+        match &submitted {
+            Ok(cluster) => submission.pieces.push(Piece {
+                job_id: cluster.clone(),
+                offset: 0,
+            }),
+            Err(err) => submission.failed = Some(err.to_string()),
+        }
+        run.save_manifest()?;
+    }
+    submitted.map(|_| ())
 }
 
 /// The cluster id in `condor_submit_dag`'s "1 job(s) submitted to cluster 42."
@@ -629,6 +710,25 @@ mod tests {
             let err = submit_path(Path::new(bad), "run directory").unwrap_err();
             assert!(err.to_string().contains("cannot carry"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_resubmission_dag_holds_only_the_listed_steps_and_the_edges_among_them() {
+        let top = ["a".to_string()];
+        let steps: [(&str, &[String], u32); 2] =
+            [("left", &top, 2), ("bottom", &["left".into()], 0)];
+        assert_eq!(
+            workflow_dag("diamond", &steps, Some(3)),
+            "# Resubmission 3 of the workflow `diamond`, written by hpcsub.\n\
+             JOB left_slices-3 steps/left/workflow-resubmit-3.sub\n\
+             JOB left_gather-3 steps/left/gather.sub\n\
+             RETRY left_slices-3 2\n\
+             PARENT left_slices-3 CHILD left_gather-3\n\
+             JOB bottom_slices-3 steps/bottom/workflow-resubmit-3.sub\n\
+             JOB bottom_gather-3 steps/bottom/gather.sub\n\
+             PARENT bottom_slices-3 CHILD bottom_gather-3\n\
+             PARENT left_gather-3 CHILD bottom_slices-3\n"
+        );
     }
 
     #[test]

@@ -476,3 +476,121 @@ fn a_workflow_is_one_dag_on_the_emulated_pool_with_the_local_result() {
         "{dag}"
     );
 }
+
+#[test]
+fn a_failed_middle_step_is_resubmitted_as_a_dag_of_what_is_left_and_completes_to_the_local_result()
+{
+    let work = tempfile::tempdir().unwrap();
+    let job = diamond_job(work.path());
+    let local_dir = tempfile::tempdir().unwrap();
+    let local = one_json(&output_of(
+        hpcsub()
+            .arg("run")
+            .arg(&job)
+            .args(["--json", "-q", "--run-dir"])
+            .arg(local_dir.path()),
+    ));
+    std::fs::write(work.path().join("broken"), "").unwrap();
+    let run_dir = work.path().join("run");
+    let on = |args: &[&str]| -> (Option<i32>, Value) {
+        let output = output_of(
+            hpcsub()
+                .args(args)
+                .arg("--json")
+                .env("PATH", emulated_path())
+                .current_dir(work.path()),
+        );
+        (output.status.code(), one_json(&output))
+    };
+    let run = run_dir.to_str().unwrap();
+    let (code, failed) = on(&[
+        "submit",
+        "--to",
+        "condor",
+        "--wait",
+        "--run-dir",
+        run,
+        job.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{failed}");
+    assert_eq!(
+        statuses(&failed),
+        [
+            ("top", "ran"),
+            ("left", "failed"),
+            ("right", "ran"),
+            ("bottom", "skipped")
+        ]
+    );
+    // A dry run writes the DAG of what is left: the failed step and the step after it.
+    let (code, dry) = on(&["resubmit", "--dry-run", run]);
+    assert_eq!(code, Some(0), "{dry}");
+    assert_eq!(
+        dry["commands"],
+        serde_json::json!([["condor_submit_dag", "workflow-resubmit-1.dag"]])
+    );
+    let dag = harness(
+        25,
+        "check_dag.py",
+        &[&run_dir.join("workflow-resubmit-1.dag")],
+    );
+    let mut edges: Vec<String> = dag["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| {
+            format!(
+                "{} -> {}",
+                edge[0].as_str().unwrap(),
+                edge[1].as_str().unwrap()
+            )
+        })
+        .collect();
+    edges.sort();
+    assert_eq!(
+        edges,
+        [
+            "bottom_slices-1 -> bottom_gather-1",
+            "left_gather-1 -> bottom_slices-1",
+            "left_slices-1 -> left_gather-1"
+        ],
+        "{dag}"
+    );
+    std::fs::remove_file(work.path().join("broken")).unwrap();
+    let (code, completed) = on(&["resubmit", "--wait", run]);
+    assert_eq!(code, Some(0), "{completed}");
+    assert_eq!(
+        statuses(&completed),
+        [
+            ("top", "ran"),
+            ("left", "ran"),
+            ("right", "ran"),
+            ("bottom", "ran")
+        ]
+    );
+    for step in 0..4 {
+        assert_eq!(
+            completed["steps"][step]["report"]["result"],
+            local["steps"][step]["report"]["result"]
+        );
+    }
+    // Only the failed step and the one after it ran again, each in one more submission.
+    let submissions = |step: &str| -> usize {
+        let manifest: Value = serde_json::from_str(
+            &std::fs::read_to_string(run_dir.join(format!("steps/{step}/manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        manifest["submissions"].as_array().unwrap().len()
+    };
+    assert_eq!(
+        ["top", "left", "right", "bottom"].map(submissions),
+        [1, 2, 1, 2]
+    );
+    let (_, status) = on(&["status", run]);
+    for step in 0..4 {
+        assert_eq!(
+            status["steps"][step]["done"], status["steps"][step]["slices"],
+            "{status}"
+        );
+    }
+}
