@@ -820,48 +820,7 @@ pub fn resubmit(
     if scheduler == Scheduler::Condor {
         resubmit_dag(workflow, dir, reruns, dry_run, &mut handed)?;
     } else {
-        // The gathers resubmitted in this pass, by step.
-        let mut resubmitted: Vec<(String, String)> = Vec::new();
-        for (step, (mut run, rerun)) in workflow.steps.iter().zip(reruns) {
-            if rerun.is_empty() {
-                continue;
-            }
-            let backend = scheduler::backend(run.manifest.scheduler);
-            if dry_run {
-                handed.steps.push(StepHanded {
-                    step: step.name.clone(),
-                    run_dir: run.path.display().to_string(),
-                    job_ids: Vec::new(),
-                    commands: backend.commands(&run, &rerun)?,
-                });
-                continue;
-            }
-            let after: Vec<String> = step
-                .needs
-                .iter()
-                .filter_map(|n| {
-                    resubmitted
-                        .iter()
-                        .find(|(s, _)| s == n)
-                        .map(|(_, g)| g.clone())
-                })
-                .collect();
-            backend.submit(&mut run, &rerun, &after, global.show())?;
-            if let Some(gather) = run
-                .manifest
-                .submissions
-                .last()
-                .and_then(|s| s.gather.clone())
-            {
-                resubmitted.push((step.name.clone(), gather));
-            }
-            handed.steps.push(StepHanded {
-                step: step.name.clone(),
-                run_dir: run.path.display().to_string(),
-                job_ids: run.manifest.latest_job_ids(),
-                commands: Vec::new(),
-            });
-        }
+        resubmit_arrays(workflow, reruns, dry_run, global, &mut handed)?;
     }
     if wait && !dry_run {
         return wait_for_workflow(workflow, dir, global).map(Submitted::Finished);
@@ -870,6 +829,60 @@ pub fn resubmit(
         return gather_workflow(workflow, dir, global).map(Submitted::Finished);
     }
     Ok(Submitted::Handed(handed))
+}
+
+/// Resubmits a workflow on Slurm: each step's slices to submit again as an array of its own,
+/// waiting for the resubmitted gathers of the steps it needs (or only listed, for a dry run).
+fn resubmit_arrays(
+    workflow: &WorkflowSpec,
+    reruns: Vec<(RunDir, Vec<u32>)>,
+    dry_run: bool,
+    global: Global,
+    handed: &mut WorkflowHanded,
+) -> Result<(), AppError> {
+    // The gathers resubmitted in this pass, by step.
+    let mut resubmitted: Vec<(String, String)> = Vec::new();
+    for (step, (mut run, rerun)) in workflow.steps.iter().zip(reruns) {
+        if rerun.is_empty() {
+            continue;
+        }
+        let backend = scheduler::backend(run.manifest.scheduler);
+        if dry_run {
+            handed.steps.push(StepHanded {
+                step: step.name.clone(),
+                run_dir: run.path.display().to_string(),
+                job_ids: Vec::new(),
+                commands: backend.commands(&run, &rerun)?,
+            });
+            continue;
+        }
+        let after: Vec<String> = step
+            .needs
+            .iter()
+            .filter_map(|n| {
+                resubmitted
+                    .iter()
+                    .find(|(s, _)| s == n)
+                    .map(|(_, g)| g.clone())
+            })
+            .collect();
+        backend.submit(&mut run, &rerun, &after, global.show())?;
+        if let Some(gather) = run
+            .manifest
+            .submissions
+            .last()
+            .and_then(|s| s.gather.clone())
+        {
+            resubmitted.push((step.name.clone(), gather));
+        }
+        handed.steps.push(StepHanded {
+            step: step.name.clone(),
+            run_dir: run.path.display().to_string(),
+            job_ids: run.manifest.latest_job_ids(),
+            commands: Vec::new(),
+        });
+    }
+    Ok(())
 }
 
 /// Resubmits a workflow on HTCondor: the steps with slices to submit again become the nodes of
@@ -892,8 +905,7 @@ fn resubmit_dag(
         return Ok(());
     }
     let round = scheduler::condor::next_workflow_round(&dir.path)?;
-    let pairs: Vec<(&RunDir, Vec<u32>)> = reruns.iter().map(|(r, s)| (r, s.clone())).collect();
-    scheduler::condor::write_workflow_resubmit(round, &pairs)?;
+    scheduler::condor::write_workflow_resubmit(round, &reruns)?;
     let nodes: Vec<(&str, &[String], u32)> = steps
         .iter()
         .map(|s| (s.name.as_str(), s.needs.as_slice(), s.job.condor.retries))

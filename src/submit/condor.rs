@@ -459,7 +459,7 @@ pub fn next_workflow_round(root: &Path) -> Result<u32, AppError> {
 
 /// Writes, in each step's directory, the submit file of only its `slices` for the workflow's
 /// resubmission `round` (whose DAG the caller writes).
-pub fn write_workflow_resubmit(round: u32, runs: &[(&RunDir, Vec<u32>)]) -> Result<(), AppError> {
+pub fn write_workflow_resubmit(round: u32, runs: &[(RunDir, Vec<u32>)]) -> Result<(), AppError> {
     for (run, slices) in runs {
         run.write(
             &workflow_resubmit_submit(round),

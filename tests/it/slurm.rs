@@ -650,6 +650,15 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
     let status = on(&["status", run]);
     assert_eq!(status["steps"][1]["failed"], 1);
     assert_eq!(status["steps"][3]["missing"], 1);
+    // A dry run lists the failed step and the step after it, which needs it.
+    let dry = on(&["resubmit", "--dry-run", run]);
+    let listed: Vec<&str> = dry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["left", "bottom"], "{dry}");
     std::fs::remove_file(work.path().join("broken")).unwrap();
     let completed = on(&["resubmit", "--wait", run]);
     assert_eq!(
