@@ -581,8 +581,8 @@ pub fn submit(
             ]];
             return Ok(Submitted::Handed(handed));
         }
-        let mut whole: Vec<(&mut RunDir, Vec<u32>)> = runs
-            .iter_mut()
+        let mut whole: Vec<(RunDir, Vec<u32>)> = runs
+            .into_iter()
             .map(|run| {
                 let slices = (0..run.slices()).collect();
                 (run, slices)
@@ -596,10 +596,10 @@ pub fn submit(
             let _ = std::fs::remove_dir_all(&dir.path);
             return Err(err);
         }
-        handed.steps = runs
+        handed.steps = whole
             .iter()
             .zip(&workflow.steps)
-            .map(|(run, step)| StepHanded {
+            .map(|((run, _), step)| StepHanded {
                 step: step.name.clone(),
                 run_dir: run.path.display().to_string(),
                 job_ids: run.manifest.latest_job_ids(),
@@ -673,7 +673,6 @@ pub fn wait_for_workflow(
         .iter()
         .map(|step| submitted::open(&dir.step(&step.name), false))
         .collect::<Result<Vec<_>, _>>()?;
-    let waited: Vec<Vec<String>> = runs.iter().map(|r| r.manifest.latest_job_ids()).collect();
     let board = Board::new(global.show());
     let bars: Vec<WaitProgress> = workflow
         .steps
@@ -685,12 +684,11 @@ pub fn wait_for_workflow(
             })
         })
         .collect();
-    let pairs: Vec<(&RunDir, &[String])> = runs
+    let waited: Vec<(&RunDir, Vec<String>)> = runs
         .iter()
-        .zip(&waited)
-        .map(|(r, w)| (r, w.as_slice()))
+        .map(|run| (run, run.manifest.latest_job_ids()))
         .collect();
-    scheduler::wait_all(&pairs, |index, queue| {
+    scheduler::wait_all(&waited, |index, queue| {
         submitted::show_survey(&bars[index], &runs[index], queue)
     })?;
     bars.iter().for_each(WaitProgress::finish);
@@ -918,9 +916,7 @@ fn resubmit_dag(
     if dry_run {
         handed.commands = vec![vec!["condor_submit_dag".into(), dag]];
     } else {
-        let mut runs: Vec<(&mut RunDir, Vec<u32>)> =
-            reruns.iter_mut().map(|(r, s)| (r, s.clone())).collect();
-        scheduler::condor::submit_workflow(&dir.path, &dag, &mut runs)?;
+        scheduler::condor::submit_workflow(&dir.path, &dag, &mut reruns)?;
     }
     handed.steps = steps
         .iter()

@@ -475,7 +475,7 @@ pub fn write_workflow_resubmit(round: u32, runs: &[(RunDir, Vec<u32>)]) -> Resul
 pub fn submit_workflow(
     root: &Path,
     dag: &str,
-    runs: &mut [(&mut RunDir, Vec<u32>)],
+    runs: &mut [(RunDir, Vec<u32>)],
 ) -> Result<(), AppError> {
     for (run, slices) in runs.iter_mut() {
         run.manifest.submissions.push(Submission {

@@ -120,14 +120,14 @@ pub fn wait(
     waited: &[String],
     mut on_poll: impl FnMut(&[QueueEntry]),
 ) -> Result<(), AppError> {
-    wait_all(&[(run, waited)], |_, entries| on_poll(entries))
+    wait_all(&[(run, waited.to_vec())], |_, entries| on_poll(entries))
 }
 
 /// [`wait`] for several runs at once (the steps of a workflow, whose jobs queue together):
 /// `on_poll` sees the index of the run and its queue after each look at it, until every run's
 /// jobs have left the queue.
 pub fn wait_all(
-    runs: &[(&RunDir, &[String])],
+    runs: &[(&RunDir, Vec<String>)],
     mut on_poll: impl FnMut(usize, &[QueueEntry]),
 ) -> Result<(), AppError> {
     const MAX_FAILURES_IN_A_ROW: u32 = 5;

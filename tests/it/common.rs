@@ -229,6 +229,38 @@ steps:
     )
 }
 
+/// The report of running the workflow `job` here, into `run_dir`.
+pub fn local_workflow(job: &Path, run_dir: &Path) -> Value {
+    one_json(&output_of(
+        hpcsub()
+            .arg("run")
+            .arg(job)
+            .args(["--json", "-q", "--run-dir"])
+            .arg(run_dir),
+    ))
+}
+
+/// Asserts that two reports of the diamond give every step the same result.
+pub fn assert_same_step_results(report: &Value, local: &Value) {
+    for step in 0..4 {
+        assert_eq!(
+            report["steps"][step]["report"]["result"], local["steps"][step]["report"]["result"],
+            "step {step}"
+        );
+    }
+}
+
+/// How many submissions each step of the submitted diamond in `run_dir` has recorded.
+pub fn diamond_submissions(run_dir: &Path) -> [usize; 4] {
+    ["top", "left", "right", "bottom"].map(|step| {
+        let manifest: Value = serde_json::from_str(
+            &std::fs::read_to_string(run_dir.join(format!("steps/{step}/manifest.json"))).unwrap(),
+        )
+        .unwrap();
+        manifest["submissions"].as_array().unwrap().len()
+    })
+}
+
 /// The status of each step of a workflow report, by name.
 pub fn statuses(report: &Value) -> Vec<(&str, &str)> {
     report["steps"]

@@ -434,14 +434,7 @@ fn task_jobs_over_files_and_lines_on_the_emulated_pool_give_the_exact_sums() {
 fn a_workflow_is_one_dag_on_the_emulated_pool_with_the_local_result() {
     let work = tempfile::tempdir().unwrap();
     let job = diamond_job(work.path());
-    let local_dir = tempfile::tempdir().unwrap();
-    let local = one_json(&output_of(
-        hpcsub()
-            .arg("run")
-            .arg(&job)
-            .args(["--json", "-q", "--run-dir"])
-            .arg(local_dir.path()),
-    ));
+    let local = local_workflow(&job, &work.path().join("local"));
     let submitted = success_json(&output_of(
         hpcsub()
             .args(["submit", "--to", "condor", "--wait", "--json", "--run-dir"])
@@ -458,12 +451,7 @@ fn a_workflow_is_one_dag_on_the_emulated_pool_with_the_local_result() {
             ("bottom", "ran")
         ]
     );
-    for step in 0..4 {
-        assert_eq!(
-            submitted["steps"][step]["report"]["result"],
-            local["steps"][step]["report"]["result"]
-        );
-    }
+    assert_same_step_results(&submitted, &local);
     let dag = harness(25, "check_dag.py", &[&work.path().join("run/workflow.dag")]);
     assert_eq!(dag["retries"], serde_json::json!({}));
     let edges = dag["edges"].as_array().unwrap();
@@ -482,14 +470,7 @@ fn a_failed_middle_step_is_resubmitted_as_a_dag_of_what_is_left_and_completes_to
 {
     let work = tempfile::tempdir().unwrap();
     let job = diamond_job(work.path());
-    let local_dir = tempfile::tempdir().unwrap();
-    let local = one_json(&output_of(
-        hpcsub()
-            .arg("run")
-            .arg(&job)
-            .args(["--json", "-q", "--run-dir"])
-            .arg(local_dir.path()),
-    ));
+    let local = local_workflow(&job, &work.path().join("local"));
     std::fs::write(work.path().join("broken"), "").unwrap();
     let run_dir = work.path().join("run");
     let on = |args: &[&str]| -> (Option<i32>, Value) {
@@ -568,24 +549,9 @@ fn a_failed_middle_step_is_resubmitted_as_a_dag_of_what_is_left_and_completes_to
             ("bottom", "ran")
         ]
     );
-    for step in 0..4 {
-        assert_eq!(
-            completed["steps"][step]["report"]["result"],
-            local["steps"][step]["report"]["result"]
-        );
-    }
+    assert_same_step_results(&completed, &local);
     // Only the failed step and the one after it ran again, each in one more submission.
-    let submissions = |step: &str| -> usize {
-        let manifest: Value = serde_json::from_str(
-            &std::fs::read_to_string(run_dir.join(format!("steps/{step}/manifest.json"))).unwrap(),
-        )
-        .unwrap();
-        manifest["submissions"].as_array().unwrap().len()
-    };
-    assert_eq!(
-        ["top", "left", "right", "bottom"].map(submissions),
-        [1, 2, 1, 2]
-    );
+    assert_eq!(diamond_submissions(&run_dir), [1, 2, 1, 2]);
     let (_, status) = on(&["status", run]);
     for step in 0..4 {
         assert_eq!(

@@ -256,13 +256,7 @@ fn task_jobs_over_files_and_lines_under_mpirun_give_the_exact_sums() {
 fn a_workflow_runs_every_step_across_the_ranks_with_the_local_result() {
     let dir = tempfile::tempdir().unwrap();
     let job = diamond_job(dir.path());
-    let local = one_json(&output_of(
-        hpcsub()
-            .arg("run")
-            .arg(&job)
-            .args(["--json", "-q", "--run-dir"])
-            .arg(dir.path().join("local")),
-    ));
+    let local = local_workflow(&job, &dir.path().join("local"));
     let run = |run_dir: &str| {
         output_within(
             mpirun(2)
@@ -286,12 +280,7 @@ fn a_workflow_runs_every_step_across_the_ranks_with_the_local_result() {
         ]
     );
     assert_eq!(ranked["steps"][0]["report"]["ranks"], 2);
-    for step in 0..4 {
-        assert_eq!(
-            ranked["steps"][step]["report"]["result"],
-            local["steps"][step]["report"]["result"]
-        );
-    }
+    assert_same_step_results(&ranked, &local);
     let again = one_json(&run("ranks"));
     assert!(
         statuses(&again)

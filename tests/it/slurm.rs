@@ -584,15 +584,7 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
     let cluster = Cluster::start();
     let work = tempfile::tempdir().unwrap();
     let job = diamond_job(work.path());
-    let local = tempfile::tempdir().unwrap();
-    let run_local = output_of(
-        hpcsub()
-            .arg("run")
-            .arg(&job)
-            .args(["--json", "-q", "--run-dir"])
-            .arg(local.path()),
-    );
-    let local = one_json(&run_local);
+    let local = local_workflow(&job, &work.path().join("local"));
     std::fs::write(work.path().join("broken"), "").unwrap();
     let output_on = |args: &[&str]| -> Output {
         output_of(
@@ -670,29 +662,9 @@ fn a_workflow_is_queued_as_one_graph_and_resubmit_completes_it_after_a_failed_st
             ("bottom", "ran")
         ]
     );
-    for step in 0..4 {
-        assert_eq!(
-            completed["steps"][step]["report"]["result"],
-            local["steps"][step]["report"]["result"]
-        );
-    }
+    assert_same_step_results(&completed, &local);
     // Only the failed step and the one after it were submitted again.
-    let manifest = |step: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(run_dir.join(format!("steps/{step}/manifest.json"))).unwrap(),
-        )
-        .unwrap()
-    };
-    let submissions = |step: &str| manifest(step)["submissions"].as_array().unwrap().len();
-    assert_eq!(
-        [
-            submissions("top"),
-            submissions("left"),
-            submissions("right"),
-            submissions("bottom")
-        ],
-        [1, 2, 1, 2]
-    );
+    assert_eq!(diamond_submissions(&run_dir), [1, 2, 1, 2]);
 }
 
 #[test]
