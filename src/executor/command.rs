@@ -21,7 +21,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, mpsc};
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,11 @@ const OUTPUT_TAIL_BYTES: u64 = 8 << 20;
 /// The process groups of the tasks running now, for the Ctrl-C / SIGTERM handler.
 static RUNNING_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
+/// Set by the Ctrl-C / SIGTERM handler before it kills the running tasks: a task that ends
+/// after that died with its slice, and is neither recorded nor retried, so that the journal
+/// and the scheduler's state (TIMEOUT, preempted) say what happened rather than "failed".
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 /// What else the Ctrl-C / SIGTERM handler does once the tasks are killed, before it exits.
 static ON_INTERRUPT: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
 
@@ -103,6 +108,7 @@ fn kill_tasks_on_interrupt() {
     INSTALL.call_once(|| {
         descendants::become_subreaper();
         let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             let groups = RUNNING_GROUPS
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -205,6 +211,9 @@ pub fn run_tasks_from(
                 }) {
                     progress.started();
                     let outcome = run_task(context, task, &mut worker);
+                    if outcome.failure.is_some() && died_with_the_slice() {
+                        break;
+                    }
                     progress.finished(outcome.failure.is_some());
                     source.finished(outcome.elapsed_s);
                     let _ = sender.send(outcome);
@@ -277,6 +286,7 @@ pub fn stderr_log(logs: &Path, task: u64) -> PathBuf {
 /// Runs one task, retrying as the job file allows; `worker` is this thread's worker process
 /// (`tasks.worker`), started when first needed.
 fn run_task(context: &TaskContext, task: u64, worker: &mut Option<Worker>) -> TaskOutcome {
+    TERMINATED.with(|terminated| terminated.set(false));
     let tasks = context.tasks;
     let out = stdout_log(context.logs, task);
     let err = stderr_log(context.logs, task);
@@ -313,7 +323,7 @@ fn run_task(context: &TaskContext, task: u64, worker: &mut Option<Worker>) -> Ta
                     &err,
                     &format!("hpcsub: attempt {attempts} of {attempts_allowed} failed: {reason}"),
                 );
-                if attempts >= attempts_allowed {
+                if attempts >= attempts_allowed || INTERRUPTED.load(Ordering::SeqCst) {
                     break Err(reason);
                 }
             }
@@ -727,7 +737,31 @@ fn wait(mut child: std::process::Child, timeout: Option<Duration>) -> Result<Exi
     }
 }
 
+thread_local! {
+    /// Whether a process of the task this thread ran last was killed by SIGTERM.
+    static TERMINATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the task this thread just ran was stopped with its slice: a Ctrl-C or SIGTERM came
+/// first, or its process was killed by SIGTERM and the slice's own SIGTERM follows at once.
+/// Slurm's time limit, `scancel` and a preemption signal every process of the job at the same
+/// moment, so the task's death can be seen before the handler runs; then a task that died with
+/// its slice would be recorded as failed, and the scheduler's TIMEOUT or PREEMPTED never seen.
+fn died_with_the_slice() -> bool {
+    const GRACE: Duration = Duration::from_secs(1);
+    if TERMINATED.with(|terminated| terminated.replace(false)) {
+        let started = Instant::now();
+        while !INTERRUPTED.load(Ordering::SeqCst) && started.elapsed() < GRACE {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 fn describe(status: ExitStatus) -> String {
+    if status.signal() == Some(libc::SIGTERM) {
+        TERMINATED.with(|terminated| terminated.set(true));
+    }
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal} ({})", signal_name(signal)),

@@ -1,7 +1,7 @@
 //! Hostile input and leftovers: deep chains, endless files, foreign part files, a byte-order
 //! mark, and processes that try to outlive their task.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -171,8 +171,22 @@ fn a_run_of_years_is_estimated_and_warned_about() {
     assert!(line.contains("days"), "{line}");
 }
 
-/// A compute job whose one slice takes a few seconds, saving its progress every half second.
-const LONG_SLICE: &str = "name: long\nseed: 9\ncompute:\n  samples: 8G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n";
+fn long_slice_text(samples: u64) -> String {
+    format!(
+        "name: long\nseed: 9\ncompute:\n  samples: {samples}\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {{slices: 1, threads: 2}}\nresources: {{checkpoint: 0.5s}}\n"
+    )
+}
+
+/// A compute job whose one slice takes some seconds here, saving its progress every half
+/// second. Its size comes from a short run: the debug build on a CPU without AVX-512 (no
+/// generated machine code) is about a thousand times slower than the release build with it.
+fn long_slice(dir: &Path) -> PathBuf {
+    const PROBE: u64 = 4 << 20;
+    let probe = write_job(dir, "probe.yaml", &long_slice_text(PROBE));
+    let elapsed = run_json(&probe, &[])["elapsed_s"].as_f64().unwrap();
+    let samples = (PROBE as f64 * 6.0 / elapsed.max(1e-3)) as u64;
+    write_job(dir, "long.yaml", &long_slice_text(samples.max(PROBE)))
+}
 
 /// Runs slice 0 of `run_dir` and sends `signal` once a checkpoint exists; its exit code.
 fn interrupted_slice(run_dir: &Path, signal: i32) -> Option<i32> {
@@ -201,7 +215,7 @@ fn interrupted_slice(run_dir: &Path, signal: i32) -> Option<i32> {
 #[test]
 fn a_stopped_or_killed_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_run() {
     let dir = tempfile::tempdir().unwrap();
-    let job = write_job(dir.path(), "long.yaml", LONG_SLICE);
+    let job = long_slice(dir.path());
     let local = run_json(&job, &[]);
     for (signal, code) in [(libc::SIGTERM, Some(85)), (libc::SIGKILL, None)] {
         let run_dir = dry_run_slurm(&job, &dir.path().join(format!("run-{signal}")));
@@ -223,57 +237,81 @@ fn a_stopped_or_killed_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_
     }
 }
 
+/// Killed or stopped by SIGTERM (Slurm's time limit, a preemption), a task slice records only
+/// the tasks that finished: those it was running die with it, and are not failures.
 #[test]
 fn a_task_slice_stopped_midway_reruns_only_its_unfinished_tasks() {
-    let dir = tempfile::tempdir().unwrap();
-    let counter = dir.path().join("runs.txt");
-    let slow = dir.path().join("slow");
-    std::fs::write(&slow, "").unwrap();
-    // Tasks 3 to 5 take long while `slow` exists: the slice is killed with them running.
-    let job = write_job(
-        dir.path(),
-        "tasks.yaml",
-        &format!(
-            "name: journal\ntasks:\n  count: 6\n  command: [sh, -c, 'echo {{task}} >> {}; if [ {{task}} -ge 3 ] && [ -e {} ]; then sleep 20; fi; echo {{task}}']\nreduce: [sum]\nsplit: {{slices: 1, threads: 6}}\n",
-            counter.display(),
-            slow.display()
-        ),
-    );
-    let run_dir = dry_run_slurm(&job, &dir.path().join("run"));
-    let mut child = hpcsub()
-        .args(["slice", "--index", "0", "-q"])
-        .arg(&run_dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let journal = run_dir.join("parts/0.journal");
-    let started = Instant::now();
-    while std::fs::read_to_string(&journal).map_or(0, |j| j.lines().count()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no task was journaled"
+    for signal in [libc::SIGKILL, libc::SIGTERM] {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = dir.path().join("runs.txt");
+        let slow = dir.path().join("slow");
+        std::fs::write(&slow, "").unwrap();
+        // Tasks 3 to 5 take long while `slow` exists: the slice is stopped with them running.
+        let job = write_job(
+            dir.path(),
+            "tasks.yaml",
+            &format!(
+                "name: journal\ntasks:\n  count: 6\n  command: [sh, -c, 'echo {{task}} >> {}; if [ {{task}} -ge 3 ] && [ -e {} ]; then echo $$ > {}/pid-{{task}}; exec sleep 20; fi; echo {{task}}']\nreduce: [sum]\nsplit: {{slices: 1, threads: 6}}\n",
+                counter.display(),
+                slow.display(),
+                dir.path().display()
+            ),
         );
-        std::thread::sleep(Duration::from_millis(20));
+        let run_dir = dry_run_slurm(&job, &dir.path().join("run"));
+        let mut child = hpcsub()
+            .args(["slice", "--index", "0", "-q"])
+            .arg(&run_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let journal = run_dir.join("parts/0.journal");
+        let started = Instant::now();
+        let journaled = || std::fs::read_to_string(&journal).map_or(0, |j| j.lines().count());
+        let pid = |task: u64| std::fs::read_to_string(dir.path().join(format!("pid-{task}")));
+        while journaled() < 3 || (3..6).any(|task| pid(task).map_or(true, |p| !p.ends_with('\n'))) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no task was journaled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if signal == libc::SIGTERM {
+            // As Slurm's time limit does: the tasks get the signal too, a moment before the
+            // slice does.
+            for task in 3..6 {
+                let task_pid: i32 = pid(task).unwrap().trim().parse().unwrap();
+                // SAFETY: kill() has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(task_pid, signal);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: kill() has no memory-safety preconditions.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        let _ = child.wait();
+        let lines = std::fs::read_to_string(&journal).unwrap();
+        assert_eq!(lines.lines().count(), 3, "signal {signal}: {lines}");
+        assert!(!lines.contains("failure\":\""), "signal {signal}: {lines}");
+        std::fs::remove_file(&slow).unwrap();
+        let output = output_of(hpcsub().args(["slice", "--index", "0"]).arg(&run_dir));
+        assert!(output.status.success(), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("3 tasks finished before this start")
+        );
+        let mut runs: Vec<u64> = std::fs::read_to_string(&counter)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        runs.sort_unstable();
+        assert_eq!(runs, [0, 1, 2, 3, 3, 4, 4, 5, 5], "tasks 0 to 2 ran once");
+        let (code, gathered) = gather_json(&run_dir);
+        assert_eq!(code, Some(0), "{gathered}");
+        assert_eq!(gathered["result"]["sum"], 15);
+        assert!(!journal.exists());
     }
-    // SAFETY: kill() has no memory-safety preconditions.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
-    let _ = child.wait();
-    std::fs::remove_file(&slow).unwrap();
-    let output = output_of(hpcsub().args(["slice", "--index", "0"]).arg(&run_dir));
-    assert!(output.status.success(), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("3 tasks finished before this start"));
-    let mut runs: Vec<u64> = std::fs::read_to_string(&counter)
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    runs.sort_unstable();
-    assert_eq!(runs, [0, 1, 2, 3, 3, 4, 4, 5, 5], "tasks 0 to 2 ran once");
-    let (code, gathered) = gather_json(&run_dir);
-    assert_eq!(code, Some(0), "{gathered}");
-    assert_eq!(gathered["result"]["sum"], 15);
-    assert!(!journal.exists());
 }
