@@ -63,10 +63,10 @@ fn run_on(job: &std::path::Path, isa: &str, threads: &str) -> Option<Value> {
             .arg(job),
     );
     if !output.status.success() {
+        // With --json the error is the JSON on stdout.
         assert!(
-            String::from_utf8_lossy(&output.stderr).contains("does not support"),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+            String::from_utf8_lossy(&output.stdout).contains("does not support"),
+            "{output:?}"
         );
         return None;
     }
