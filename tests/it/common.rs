@@ -289,3 +289,20 @@ pub fn dry_run_slurm(job: &Path, run_dir: &Path) -> PathBuf {
     assert_eq!(printed["job_ids"], serde_json::json!([]));
     PathBuf::from(printed["run_dir"].as_str().unwrap())
 }
+
+pub fn long_slice_text(samples: u64) -> String {
+    format!(
+        "name: long\nseed: 9\ncompute:\n  samples: {samples}\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {{slices: 1, threads: 2}}\nresources: {{checkpoint: 0.5s}}\n"
+    )
+}
+
+/// A compute job whose one slice takes some seconds here, saving its progress every half
+/// second. Its size comes from a short run: the debug build on a CPU without AVX-512 (no
+/// generated machine code) is about a thousand times slower than the release build with it.
+pub fn long_slice(dir: &Path) -> PathBuf {
+    const PROBE: u64 = 4 << 20;
+    let probe = write_job(dir, "probe.yaml", &long_slice_text(PROBE));
+    let elapsed = run_json(&probe, &[])["elapsed_s"].as_f64().unwrap();
+    let samples = (PROBE as f64 * 6.0 / elapsed.max(1e-3)) as u64;
+    write_job(dir, "long.yaml", &long_slice_text(samples.max(PROBE)))
+}

@@ -1,7 +1,7 @@
 //! Hostile input and leftovers: deep chains, endless files, foreign part files, a byte-order
 //! mark, and processes that try to outlive their task.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -169,23 +169,6 @@ fn a_run_of_years_is_estimated_and_warned_about() {
         "{line}"
     );
     assert!(line.contains("days"), "{line}");
-}
-
-fn long_slice_text(samples: u64) -> String {
-    format!(
-        "name: long\nseed: 9\ncompute:\n  samples: {samples}\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {{slices: 1, threads: 2}}\nresources: {{checkpoint: 0.5s}}\n"
-    )
-}
-
-/// A compute job whose one slice takes some seconds here, saving its progress every half
-/// second. Its size comes from a short run: the debug build on a CPU without AVX-512 (no
-/// generated machine code) is about a thousand times slower than the release build with it.
-fn long_slice(dir: &Path) -> PathBuf {
-    const PROBE: u64 = 4 << 20;
-    let probe = write_job(dir, "probe.yaml", &long_slice_text(PROBE));
-    let elapsed = run_json(&probe, &[])["elapsed_s"].as_f64().unwrap();
-    let samples = (PROBE as f64 * 6.0 / elapsed.max(1e-3)) as u64;
-    write_job(dir, "long.yaml", &long_slice_text(samples.max(PROBE)))
 }
 
 /// Runs slice 0 of `run_dir` and sends `signal` once a checkpoint exists; its exit code.

@@ -704,11 +704,7 @@ fn a_slice_past_its_time_limit_is_reported_as_a_timeout() {
 fn a_requeued_slice_resumes_from_its_checkpoint_to_the_bits_of_a_local_run() {
     let cluster = Cluster::start();
     let work = tempfile::tempdir().unwrap();
-    let job = write_job(
-        work.path(),
-        "long.yaml",
-        "name: long\nseed: 9\ncompute:\n  samples: 2G\n  vars:\n    a: uniform(5, 10)\n    b: uniform(10, 20)\n  expr: sqrt(b^2 - 4*a) / a\nreduce: [mean, std, min, max]\nsplit: {slices: 1, threads: 2}\nresources: {checkpoint: 0.5s}\n",
-    );
+    let job = long_slice(work.path());
     let local = run_json(&job, &[]);
     let run_dir = work.path().join("run");
     let submitted = submit(&cluster, &job, &run_dir, &[]);
