@@ -323,7 +323,7 @@ fn run_task(context: &TaskContext, task: u64, worker: &mut Option<Worker>) -> Ta
                     &err,
                     &format!("hpcsub: attempt {attempts} of {attempts_allowed} failed: {reason}"),
                 );
-                if attempts >= attempts_allowed || INTERRUPTED.load(Ordering::SeqCst) {
+                if attempts >= attempts_allowed || died_with_the_slice() {
                     break Err(reason);
                 }
             }
