@@ -1,7 +1,8 @@
-"""The kernels of jobs/normal.yaml, jobs/exp_sin.yaml and jobs/log_atan2_pow.yaml in numpy, in
-chunks of 10 million samples (the whole arrays would need gigabytes and be slower).
+"""The kernels of jobs/smearing.yaml, jobs/normal.yaml, jobs/exp_sin.yaml and
+jobs/log_atan2_pow.yaml in numpy, in chunks of 10 million samples (the whole arrays would need
+gigabytes and be slower).
 
-    numpy_kernels.py KERNEL N       # KERNEL: normal, exp_sin or log_atan2_pow
+    numpy_kernels.py KERNEL N       # KERNEL: smearing, normal, exp_sin or log_atan2_pow
 
 Prints one JSON object: the mean and the seconds the computation took (imports excluded), as
 `hpcsub run --json` reports `elapsed_s`.
@@ -13,6 +14,12 @@ import time
 import numpy as np
 
 CHUNK = 10_000_000
+
+
+def smearing(rng, n):
+    energy = rng.uniform(10, 20, n)
+    resolution = rng.normal(0, 0.05, n)
+    return energy * (1 + resolution)
 
 
 def normal(rng, n):
@@ -32,7 +39,7 @@ def log_atan2_pow(rng, n):
     return np.log(x) + np.arctan2(y, x) + np.power(x, y)
 
 
-KERNELS = {"normal": normal, "exp_sin": exp_sin, "log_atan2_pow": log_atan2_pow}
+KERNELS = {"smearing": smearing, "normal": normal, "exp_sin": exp_sin, "log_atan2_pow": log_atan2_pow}
 
 if __name__ == "__main__":
     kernel, n = KERNELS[sys.argv[1]], int(sys.argv[2])

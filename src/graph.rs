@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::expr::{Expr, UnaryOp, semantics};
-use crate::kernel::program::{Arith, BinaryKind, Instruction, Operand, Program, UnaryKind};
+use crate::kernel::program::{
+    Arith, BinaryKind, Instruction, MathForm, Operand, Program, UnaryKind,
+};
 use crate::plan::{self, Plan};
 use crate::spec::{ComputeSpec, JobSpec, TasksSpec, VarDefinition, Work, WorkflowSpec};
 
@@ -227,6 +229,15 @@ fn program_graph(program: &Program, dot: &mut Dot) -> String {
                 let label = format!("patch {}", special.name());
                 dot.fed(key, &label, ", shape=box", &inputs)
             }
+            Instruction::Call { special, args, .. } => {
+                let inputs = args.map(|o| operand(dot, &registers, o));
+                dot.fed(
+                    key,
+                    special.name(),
+                    ", shape=box",
+                    &inputs[..special.arity()],
+                )
+            }
             Instruction::Fused {
                 outer,
                 inner,
@@ -334,7 +345,7 @@ fn plan_graph(
 }
 
 fn compute_graph(spec: &JobSpec, compute: &ComputeSpec, threads: usize, optimized: bool) -> String {
-    let program = crate::kernel::program::compile(compute, spec.seed);
+    let program = crate::kernel::program::compile(compute, spec.seed, MathForm::Calls);
     let (dot, output, title) = if optimized {
         let mut dot = Dot::default();
         let output = program_graph(&program, &mut dot);
@@ -581,7 +592,7 @@ mod tests {
     #[test]
     fn the_optimized_graph_is_the_program() {
         let spec = jobfile::parse(QUADRATIC).unwrap();
-        let program = crate::kernel::program::compile(spec.compute().unwrap(), 0);
+        let program = crate::kernel::program::compile(spec.compute().unwrap(), 0, MathForm::Calls);
         let text = dot(&spec, 2, true);
         let instructions = text.matches("[label=").count();
         assert!(instructions >= program.instructions.len());

@@ -15,7 +15,7 @@ use super::program::{
 };
 use super::rng::{BLOCK_SAMPLES, LANES, Lanes};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
-use crate::math::{self, Bits};
+use crate::math::{self, Bits, Deferred, Special};
 use crate::reduce::{Accumulator, Histogram, LaneStats, Tracked};
 
 /// The code paths: the block loop compiled for each instruction set, and the job's program
@@ -274,6 +274,11 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
                     *o = semantics::select(c.at(j), t.at(j), f.at(j));
                 }
             }
+            Instruction::Call {
+                special,
+                args: [a, b],
+                ..
+            } => call(special, operand(inputs, a), operand(inputs, b), out),
             Instruction::Patch {
                 special,
                 condition,
@@ -320,6 +325,49 @@ fn operand(inputs: &[Register], operand: Operand) -> Source<'_> {
     match operand {
         Operand::Register(r) => Source::Register(&inputs[r]),
         Operand::Constant(c) => Source::Constant(c),
+    }
+}
+
+/// A math function over a chunk: one loop per function, the whole algorithm inlined so the
+/// compiler vectorises it and keeps its intermediates in the CPU's registers. Patches are
+/// deferred (`math::Deferred`), so the loop has no branch; the lanes that need one are then
+/// recomputed one at a time by the same algorithm with its patches (`math::Scalar`).
+#[inline(always)]
+fn call(special: Special, a: Source, b: Source, out: &mut Register) {
+    let (mut x, mut y) = ([0.0; CHUNK], [0.0; CHUNK]);
+    for j in 0..CHUNK {
+        x[j] = a.at(j);
+        y[j] = b.at(j);
+    }
+    let mut patched = [false; CHUNK];
+    macro_rules! lanes {
+        ($($special:ident => $function:expr),* $(,)?) => {
+            match special {
+                $(Special::$special => {
+                    for j in 0..CHUNK {
+                        let mut lane = Deferred::default();
+                        out[j] = $function(&mut lane, x[j], y[j]);
+                        patched[j] = lane.patched;
+                    }
+                })*
+            }
+        };
+    }
+    lanes! {
+        NormalQuantile => |m: &mut Deferred, x, _| math::normal_quantile(m, x),
+        Exp => |m: &mut Deferred, x, _| math::exp(m, x),
+        Log => |m: &mut Deferred, x, _| math::log(m, x),
+        Log10 => |m: &mut Deferred, x, _| math::log10(m, x),
+        Sin => |m: &mut Deferred, x, _| math::sin(m, x),
+        Cos => |m: &mut Deferred, x, _| math::cos(m, x),
+        Tan => |m: &mut Deferred, x, _| math::tan(m, x),
+        Atan2 => |m: &mut Deferred, x, y| math::atan2(m, x, y),
+        Pow => |m: &mut Deferred, x, y| math::pow(m, x, y),
+    }
+    if patched.contains(&true) {
+        for j in (0..CHUNK).filter(|&j| patched[j]) {
+            out[j] = math::scalar(special, x[j], y[j]);
+        }
     }
 }
 
@@ -447,19 +495,27 @@ fn fused(
 mod tests {
     use super::*;
     use crate::jobfile;
-    use crate::kernel::program::compile;
+    use crate::kernel::program::{MathForm, compile};
 
+    /// The job's results on every loop path this CPU has, from the program in both forms.
     fn run_all_paths(expr: &str, vars: &str) -> Vec<Accumulator> {
         let text = format!(
             "name: t\nseed: 9\ncompute:\n  samples: 5000\n  vars:\n{vars}\n  expr: \"{expr}\"\nreduce: [{{histogram: {{bins: 7, range: [-2, 2]}}}}]\n"
         );
         let spec = jobfile::parse(&text).unwrap();
-        let program = compile(spec.compute().unwrap(), spec.seed);
-        [Isa::Portable, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter(|isa| isa.supported())
-            .map(|isa| {
-                let mut ev = Evaluator::new(&program, isa, Tracked::ALL);
+        let forms = [MathForm::Calls, MathForm::Expanded];
+        let programs = forms.map(|form| compile(spec.compute().unwrap(), spec.seed, form));
+        let paths = [Isa::Portable, Isa::Avx2, Isa::Avx512];
+        programs
+            .iter()
+            .flat_map(|program| {
+                paths
+                    .iter()
+                    .filter(|isa| isa.supported())
+                    .map(move |isa| (program, *isa))
+            })
+            .map(|(program, isa)| {
+                let mut ev = Evaluator::new(program, isa, Tracked::ALL);
                 let mut acc = Accumulator::new(0.25, spec.reduce.histogram);
                 ev.run_block(0, 0..BLOCK_SAMPLES, &mut acc);
                 ev.run_block(1, BLOCK_SAMPLES..5000, &mut acc);
@@ -469,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn every_code_path_gives_the_same_bits() {
+    fn every_code_path_and_both_math_forms_give_the_same_bits() {
         let vars =
             "    a: uniform(-1, 1)\n    n: normal(0, 1)\n    x: exponential(2)\n    i: index()";
         for expr in [
@@ -478,6 +534,8 @@ mod tests {
             "min(a, n) + max(x, a) + floor(n) - ceil(a) + abs(n) + atan2(a, n) + pow(x, 1.5) + log10(x)",
             "(a < n) + (a <= n) + (a > n) + (a >= n) + (a == a) + (a != n) + (a && n) + (a || 0) + !a",
             "i * 1e-3 - a",
+            // Arguments whose lanes are patched: zeros, negatives, infinities, NaN, huge values.
+            "log(a * 0) + exp(x * 800 - 700) + sin(x * 1e300) + pow(a, n * 40) + log10(-a) + atan2(a * 0, n / 0) + tan(0/0)",
         ] {
             let results = run_all_paths(expr, vars);
             for other in &results[1..] {
@@ -490,8 +548,12 @@ mod tests {
     fn fusion_does_not_change_bits() {
         let text = "name: t\nseed: 3\ncompute:\n  samples: 5000\n  vars:\n    a: uniform(1, 2)\n    b: normal(0, 1)\n  expr: (a * 3 - b) / (b * b + 1) - (2 / a + b) * (a - 1 / b)\nreduce: [mean]\n";
         let spec = jobfile::parse(text).unwrap();
-        let fused = compile(spec.compute().unwrap(), spec.seed);
-        let plain = crate::kernel::program::compile_unfused(spec.compute().unwrap(), spec.seed);
+        let fused = compile(spec.compute().unwrap(), spec.seed, MathForm::Calls);
+        let plain = crate::kernel::program::compile_unfused(
+            spec.compute().unwrap(),
+            spec.seed,
+            MathForm::Calls,
+        );
         assert!(fused.instructions.len() < plain.instructions.len());
         let run = |program: &Program| {
             let mut ev = Evaluator::new(program, Isa::detect(), Tracked::ALL);

@@ -164,6 +164,11 @@ fn renumber(steps: &[Step], output: usize) -> (Vec<f64>, Vec<Instruction>, usize
                         fast: operand(fast),
                         args: args.map(operand),
                     },
+                    Instruction::Call { special, args, .. } => Instruction::Call {
+                        dst,
+                        special,
+                        args: args.map(operand),
+                    },
                     Instruction::Fused { .. } => unreachable!("fusion runs once"),
                 },
             })
@@ -199,6 +204,7 @@ pub fn reads(instruction: &Instruction) -> Vec<usize> {
             args: [a, b],
             ..
         } => registers(&[condition, fast, a, b]),
+        Instruction::Call { args, .. } => registers(&args),
         Instruction::Fused { args, .. } => args.to_vec(),
     }
 }

@@ -87,6 +87,15 @@ pub enum Instruction {
         fast: Operand,
         args: [Operand; 2],
     },
+    /// `special`'s value of `args` (`args[1]` is ignored by one-argument functions): the whole
+    /// algorithm in one pass over the chunk, its intermediates kept in the CPU's registers.
+    /// The loops' programs have these; machine code is generated from the expanded algorithm
+    /// (`program::MathForm`). Both do the same operations, so the bits are the same.
+    Call {
+        dst: usize,
+        special: Special,
+        args: [Operand; 2],
+    },
     /// `outer(inner(args[0], args[1]), args[2])`, or `outer(args[2], inner(...))` when
     /// `!inner_first`: two arithmetic operations in one pass, the intermediate never stored.
     /// The operations and their order are those of the two instructions it replaces, so the
@@ -131,6 +140,7 @@ impl Instruction {
             | Instruction::Binary { dst, .. }
             | Instruction::Select { dst, .. }
             | Instruction::Patch { dst, .. }
+            | Instruction::Call { dst, .. }
             | Instruction::Fused { dst, .. } => dst,
         }
     }

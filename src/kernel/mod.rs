@@ -13,7 +13,7 @@ use crate::reduce::Tracked;
 use crate::spec::{ComputeSpec, JobSpec};
 pub use eval::{Evaluator, Isa};
 pub use native::NativeCode;
-pub use program::Program;
+pub use program::{MathForm, Program};
 
 /// Everything a thread needs to compute any block of a job.
 pub struct Kernel {
@@ -36,7 +36,18 @@ pub const SHIFT_SAMPLES: u64 = 256;
 
 impl Kernel {
     pub fn new(spec: &JobSpec, compute: &ComputeSpec, isa: Isa) -> Kernel {
-        let program = program::compile(compute, spec.seed);
+        let tracked = Tracked::for_statistics(&spec.reduce.statistics);
+        let loops_program = || program::compile(compute, spec.seed, MathForm::Calls);
+        let (program, isa, native, not_native) = match isa {
+            Isa::Native => {
+                let expanded = program::compile(compute, spec.seed, MathForm::Expanded);
+                match NativeCode::compile(&expanded, tracked) {
+                    Ok(code) => (expanded, Isa::Native, Some(code), None),
+                    Err(reason) => (loops_program(), Isa::Avx512, None, Some(reason)),
+                }
+            }
+            other => (loops_program(), other, None, None),
+        };
         let first = Evaluator::new(&program, Isa::Portable, Tracked::ALL)
             .first_values(SHIFT_SAMPLES.min(compute.samples));
         let finite: Vec<f64> = first.into_iter().filter(|v| v.is_finite()).collect();
@@ -45,14 +56,6 @@ impl Kernel {
         } else {
             let mean = finite.iter().sum::<f64>() / finite.len() as f64;
             if mean.is_finite() { mean } else { 0.0 }
-        };
-        let tracked = Tracked::for_statistics(&spec.reduce.statistics);
-        let (isa, native, not_native) = match isa {
-            Isa::Native => match NativeCode::compile(&program, tracked) {
-                Ok(code) => (Isa::Native, Some(code), None),
-                Err(reason) => (Isa::Avx512, None, Some(reason)),
-            },
-            other => (other, None, None),
         };
         Kernel {
             program,

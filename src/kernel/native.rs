@@ -600,6 +600,12 @@ impl<'p> Generator<'p> {
         let instruction = self.program.instructions[position];
         let read = reads(&instruction);
         let operands: Vec<Operand> = match instruction {
+            Instruction::Call { special, .. } => {
+                return Err(Refusal::Unsupported(format!(
+                    "{} as one step (machine code is generated from the expanded form)",
+                    special.name()
+                )));
+            }
             Instruction::Unary { arg, .. } => vec![Operand::Register(arg)],
             Instruction::Binary { left, right, .. } => vec![left, right],
             Instruction::Fused { args, .. } => args.map(Operand::Register).to_vec(),
@@ -642,6 +648,7 @@ impl<'p> Generator<'p> {
         match instruction {
             Instruction::Draw { stream, draw, .. } => self.draw(stream, draw, dst)?,
             Instruction::Patch { special, .. } => self.patch(special, &operands, dst)?,
+            Instruction::Call { .. } => unreachable!("refused above"),
             Instruction::Index { .. } => {
                 let index = self.index.expect("a register was set aside for the index");
                 self.asm.vcvtuqq2pd(dst, index)?;

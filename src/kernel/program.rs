@@ -57,11 +57,24 @@ enum NodeKey {
     Binary(BinaryKind, OperandKey, OperandKey),
     Select(OperandKey, OperandKey, OperandKey),
     Patch(Special, OperandKey, OperandKey, [OperandKey; 2]),
+    Call(Special, [OperandKey; 2]),
+}
+
+/// How the math functions and the draws' transforms appear in a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathForm {
+    /// One [`Instruction::Call`] each: what the loops run, one pass per function.
+    Calls,
+    /// Expanded into their primitive operations: what machine code is generated from, where
+    /// every value lives in a CPU register anyway and shared steps (the reduction of `sin(x)`
+    /// and `cos(x)`) are computed once.
+    Expanded,
 }
 
 struct Compiler<'s> {
     spec: &'s ComputeSpec,
     seed: u64,
+    form: MathForm,
     instructions: Vec<Instruction>,
     stream_keys: Vec<u64>,
     stream_names: Vec<String>,
@@ -70,10 +83,11 @@ struct Compiler<'s> {
 
 /// Compiles a validated compute section, without fusing instructions. Names were checked by
 /// validation, so every name refers to a constant or an earlier var.
-pub fn compile_unfused(spec: &ComputeSpec, seed: u64) -> Program {
+pub fn compile_unfused(spec: &ComputeSpec, seed: u64, form: MathForm) -> Program {
     let mut compiler = Compiler {
         spec,
         seed,
+        form,
         instructions: Vec::new(),
         stream_keys: Vec::new(),
         stream_names: Vec::new(),
@@ -138,8 +152,8 @@ pub fn needed_vars(spec: &ComputeSpec) -> Vec<String> {
 }
 
 /// The program as run: compiled, then fused.
-pub fn compile(spec: &ComputeSpec, seed: u64) -> Program {
-    let plain = compile_unfused(spec, seed);
+pub fn compile(spec: &ComputeSpec, seed: u64, form: MathForm) -> Program {
+    let plain = compile_unfused(spec, seed, form);
     let (constants, instructions, output) = super::fuse::fuse(plain.instructions, plain.output);
     Program {
         constants,
@@ -206,7 +220,7 @@ impl Compiler<'_> {
                     }
                     Distribution::Normal { mean, sd } => {
                         let p = draw(Draw::OpenUnit);
-                        let z = math::normal_quantile(self, p);
+                        let z = self.call(Special::NormalQuantile, [p, p]);
                         let spread = self.mul(Operand::Constant(sd), z);
                         self.add(Operand::Constant(mean), spread)
                     }
@@ -266,13 +280,13 @@ impl Compiler<'_> {
                 }
                 let args: Vec<Operand> = args.iter().map(|a| self.expression(a)).collect();
                 match (function, &args[..]) {
-                    (Function::Exp, &[x]) => math::exp(self, x),
-                    (Function::Log, &[x]) => math::log(self, x),
-                    (Function::Log10, &[x]) => math::log10(self, x),
-                    (Function::Sin, &[x]) => math::sin(self, x),
-                    (Function::Cos, &[x]) => math::cos(self, x),
-                    (Function::Tan, &[x]) => math::tan(self, x),
-                    (Function::Atan2, &[y, x]) => math::atan2(self, y, x),
+                    (Function::Exp, &[x]) => self.call(Special::Exp, [x, x]),
+                    (Function::Log, &[x]) => self.call(Special::Log, [x, x]),
+                    (Function::Log10, &[x]) => self.call(Special::Log10, [x, x]),
+                    (Function::Sin, &[x]) => self.call(Special::Sin, [x, x]),
+                    (Function::Cos, &[x]) => self.call(Special::Cos, [x, x]),
+                    (Function::Tan, &[x]) => self.call(Special::Tan, [x, x]),
+                    (Function::Atan2, &[y, x]) => self.call(Special::Atan2, [y, x]),
                     (Function::Pow, &[x, y]) => self.power(x, y),
                     (_, &[arg]) => self.unary(UnaryKind::Function(function), arg),
                     (_, &[left, right]) => self.binary(BinaryKind::Function(function), left, right),
@@ -296,7 +310,7 @@ impl Compiler<'_> {
         if y == Operand::Constant(2.0) {
             return self.binary(BinaryKind::Op(BinaryOp::Mul), x, x);
         }
-        math::pow(self, x, y)
+        self.call(Special::Pow, [x, y])
     }
 
     fn binary(&mut self, kind: BinaryKind, left: Operand, right: Operand) -> Operand {
@@ -430,6 +444,18 @@ impl Vector for Compiler<'_> {
             args,
         })
     }
+    fn call(&mut self, special: Special, args: [Operand; 2]) -> Operand {
+        if let [Operand::Constant(a), Operand::Constant(b)] = args {
+            return Operand::Constant(math::scalar(special, a, b));
+        }
+        match self.form {
+            MathForm::Expanded => math::expand(self, special, args),
+            MathForm::Calls => {
+                let key = NodeKey::Call(special, args.map(OperandKey::from));
+                self.memoized(key, |_, dst| Instruction::Call { dst, special, args })
+            }
+        }
+    }
 }
 
 impl PartialOrd for OperandKey {
@@ -475,7 +501,44 @@ mod tests {
         let text =
             format!("name: t\ncompute:\n  samples: 10\n  vars:\n{vars}\n  expr: \"{expr}\"\n");
         let spec = jobfile::parse(&text).unwrap();
-        compile(spec.compute().unwrap(), 1)
+        compile(spec.compute().unwrap(), 1, MathForm::Calls)
+    }
+
+    #[test]
+    fn math_functions_are_one_call_each_or_expanded_for_machine_code() {
+        let text = "name: t\ncompute:\n  samples: 10\n  vars:\n    n: normal(0, 1)\n    x: exponential(2)\n  expr: sin(n) + cos(n) + log(x) + pow(x, 3) + 2 ^ 3\n";
+        let spec = jobfile::parse(text).unwrap();
+        let calls = |form| {
+            let p = compile(spec.compute().unwrap(), 1, form);
+            let specials: Vec<Special> = p
+                .instructions
+                .iter()
+                .filter_map(|i| match i {
+                    Instruction::Call { special, .. } => Some(*special),
+                    _ => None,
+                })
+                .collect();
+            (specials, p.registers())
+        };
+        let (specials, registers) = calls(MathForm::Calls);
+        // The exponential's `log(1 - u)` is a call too, shared with nothing; `2 ^ 3` is folded.
+        assert_eq!(
+            specials,
+            [
+                Special::NormalQuantile,
+                Special::Log,
+                Special::Sin,
+                Special::Cos,
+                Special::Log,
+                Special::Pow
+            ]
+        );
+        let (expanded, expanded_registers) = calls(MathForm::Expanded);
+        assert!(expanded.is_empty());
+        assert!(
+            registers * 10 < expanded_registers,
+            "{registers} vs {expanded_registers}"
+        );
     }
 
     #[test]
@@ -555,8 +618,11 @@ mod tests {
             let text = format!(
                 "name: t\ncompute:\n  samples: 1\n  vars:\n    a: uniform(0, 1)\n    b: uniform(0, 1)\n  expr: \"{expr}\"\n"
             );
-            let plain =
-                compile_unfused(crate::jobfile::parse(&text).unwrap().compute().unwrap(), 1);
+            let plain = compile_unfused(
+                crate::jobfile::parse(&text).unwrap().compute().unwrap(),
+                1,
+                MathForm::Calls,
+            );
             assert_eq!(
                 plain.instructions.len(),
                 3,

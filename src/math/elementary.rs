@@ -24,6 +24,7 @@ const EXP_P: [f64; 5] = [
 /// `x = k ln2 + r` with `k` the whole number nearest `x/ln2` (ties to even), `r = hi - lo`
 /// kept as two parts, then `e^r = 1 - ((lo - r c/(2 - c)) - hi)` with `c = r - r^2 P(r^2)`,
 /// and `e^x = 2^k e^r`, exact since the result is normal.
+#[inline(always)]
 pub fn exp<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let t = m.mul_c(x, INV_LN2);
     let k = m.add_c(t, TO_INT);
@@ -63,6 +64,7 @@ const SQRT2_CUT: u64 = 0x3FF6_A09E_0000_0000;
 
 /// The common part of `log` and `log10` for positive normal `x`: `x = 2^k (1 + f)` and
 /// `log(1 + f) = f - hfsq + s (hfsq + R)`. Returns `(k, f, hfsq, s (hfsq + R))`.
+#[inline(always)]
 fn log_parts<M: Vector + ?Sized>(m: &mut M, x: M::V) -> [M::V; 4] {
     let significand = m.bits(Bits::Significand, x);
     let exponent = m.bits(Bits::Exponent, x);
@@ -90,6 +92,7 @@ fn log_parts<M: Vector + ?Sized>(m: &mut M, x: M::V) -> [M::V; 4] {
 }
 
 /// Lanes `log` and `log10` compute fast: positive, normal and finite.
+#[inline(always)]
 fn outside_log_domain<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let low = m.ge_c(x, f64::MIN_POSITIVE);
     let high = m.lt_c(x, f64::INFINITY);
@@ -99,6 +102,7 @@ fn outside_log_domain<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
 
 /// The natural logarithm: `k ln2_hi + (f - hfsq + s (hfsq + R) + k ln2_lo)` in fdlibm's
 /// order. The same bits as `libm::log` for positive normal `x`; other lanes are patched.
+#[inline(always)]
 pub fn log<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let [k, f, hfsq, tail] = log_parts(m, x);
     let k_lo = m.mul_c(k, LN2_LO);
@@ -118,6 +122,7 @@ const LOG10_2_LO: f64 = 3.69423907715893078616e-13;
 
 /// The base-10 logarithm, with `log(1 + f)` split into a 21-bit `hi` so `hi / ln10` is exact.
 /// The same bits as `libm::log10` for positive normal `x`; other lanes are patched.
+#[inline(always)]
 pub fn log10<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let [k, f, hfsq, tail] = log_parts(m, x);
     let hi = m.sub(f, hfsq);
@@ -164,6 +169,7 @@ const CP_L: f64 = -7.02846165095275826516e-09;
 /// `1/2` give `x`, `1/x` and `sqrt(x)` exactly (fdlibm's, patched), `y = 2` gives `x*x`, and a negative `x` with a whole
 /// `y` takes the sign of `(-1)^y`. Fast for normal finite `x != 0` and finite `y` with
 /// `|y| < 2^31` (and `x > 0` or `y` whole); other lanes are patched.
+#[inline(always)]
 pub fn pow<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
     let ax = m.abs(x);
     // x = 2^n * ax with ax in [1, sqrt(3)) split at sqrt(3/2): k selects bp = 1 or 1.5.

@@ -40,6 +40,8 @@ pub enum Bits {
 /// then sits in the low bits of the sum's encoding.
 pub const TO_INT: f64 = 1.5 / f64::EPSILON;
 
+const TWO_TO_52: f64 = 1.0 / f64::EPSILON;
+
 impl Bits {
     pub fn name(self) -> &'static str {
         match self {
@@ -54,7 +56,12 @@ impl Bits {
     pub fn apply(self, x: f64) -> f64 {
         let bits = x.to_bits();
         match self {
-            Bits::Exponent => ((bits >> 52) & 0x7FF) as i64 as f64 - 1023.0,
+            // `2^52 + e` minus `2^52 + 1023`, both exact: an integer conversion without the
+            // instruction AVX2 lacks.
+            Bits::Exponent => {
+                f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7FF))
+                    - (TWO_TO_52 + 1023.0)
+            }
             Bits::Significand => {
                 f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000)
             }
@@ -72,7 +79,8 @@ impl Bits {
 pub fn scale(x: f64, k: f64) -> f64 {
     let k = if k > -2044.0 { k } else { -2044.0 };
     let k = if k < 2046.0 { k } else { 2046.0 };
-    let n = k as i64;
+    // `k as i64`, through the bits of `trunc(k) + TO_INT` as the integer conversion AVX2 lacks.
+    let n = (k.trunc() + TO_INT).to_bits() as i64 - TO_INT.to_bits() as i64;
     let h = n >> 1;
     x * power_of_two(h) * power_of_two(n - h)
 }
@@ -125,6 +133,14 @@ impl Special {
         }
     }
 
+    /// How many arguments the function takes.
+    pub fn arity(self) -> usize {
+        match self {
+            Special::Atan2 | Special::Pow => 2,
+            _ => 1,
+        }
+    }
+
     /// The scalar algorithm's value (`b` is ignored by one-argument functions).
     pub fn fallback(self, a: f64, b: f64) -> f64 {
         match self {
@@ -172,144 +188,18 @@ pub trait Vector {
         fast: Self::V,
         args: [Self::V; 2],
     ) -> Self::V;
-}
-
-/// Shorthands the algorithms read better with.
-trait VectorExt: Vector {
-    fn add_c(&mut self, a: Self::V, c: f64) -> Self::V {
-        let c = self.constant(c);
-        self.add(a, c)
-    }
-    fn mul_c(&mut self, a: Self::V, c: f64) -> Self::V {
-        let c = self.constant(c);
-        self.mul(a, c)
-    }
-    /// `c - a`.
-    fn c_sub(&mut self, c: f64, a: Self::V) -> Self::V {
-        let c = self.constant(c);
-        self.sub(c, a)
-    }
-    fn sub_c(&mut self, a: Self::V, c: f64) -> Self::V {
-        let c = self.constant(c);
-        self.sub(a, c)
-    }
-    fn lt_c(&mut self, a: Self::V, c: f64) -> Self::V {
-        let c = self.constant(c);
-        self.lt(a, c)
-    }
-    fn ge_c(&mut self, a: Self::V, c: f64) -> Self::V {
-        let c = self.constant(c);
-        self.le(c, a)
-    }
-    fn select_c(&mut self, condition: Self::V, if_true: f64, if_false: f64) -> Self::V {
-        let (t, f) = (self.constant(if_true), self.constant(if_false));
-        self.select(condition, t, f)
-    }
-    /// `c0 + x*(c1 + x*(c2 + ...))`, fdlibm's Horner order.
-    fn horner(&mut self, x: Self::V, coefficients: &[f64]) -> Self::V {
-        let (last, rest) = coefficients.split_last().expect("a coefficient");
-        let mut acc = self.constant(*last);
-        for c in rest.iter().rev() {
-            acc = self.mul(x, acc);
-            acc = self.add_c(acc, *c);
-        }
-        acc
-    }
-    /// `lo < |a| < hi`, false for NaN.
-    fn magnitude_within(&mut self, a: Self::V, lo: f64, hi: f64) -> Self::V {
-        let m = self.abs(a);
-        let lo = self.constant(lo);
-        let above = self.lt(lo, m);
-        let below = self.lt_c(m, hi);
-        self.and(above, below)
-    }
-    /// `|a| < hi`, false for NaN.
-    fn magnitude_below(&mut self, a: Self::V, hi: f64) -> Self::V {
-        let m = self.abs(a);
-        self.lt_c(m, hi)
+    /// `special`'s value of `args` (`b` is ignored by one-argument functions): its algorithm's
+    /// operations, unless the implementation keeps whole functions as one step (the loops'
+    /// programs, `kernel::program`).
+    #[inline(always)]
+    fn call(&mut self, special: Special, args: [Self::V; 2]) -> Self::V {
+        expand(self, special, args)
     }
 }
 
-impl<T: Vector + ?Sized> VectorExt for T {}
-
-/// One double at a time: the definition every path follows, and the constant folder's.
-pub struct Scalar;
-
-fn truth(condition: bool) -> f64 {
-    if condition { 1.0 } else { 0.0 }
-}
-
-impl Vector for Scalar {
-    type V = f64;
-    fn constant(&mut self, value: f64) -> f64 {
-        value
-    }
-    fn add(&mut self, a: f64, b: f64) -> f64 {
-        a + b
-    }
-    fn sub(&mut self, a: f64, b: f64) -> f64 {
-        a - b
-    }
-    fn mul(&mut self, a: f64, b: f64) -> f64 {
-        a * b
-    }
-    fn div(&mut self, a: f64, b: f64) -> f64 {
-        a / b
-    }
-    fn neg(&mut self, a: f64) -> f64 {
-        -a
-    }
-    fn abs(&mut self, a: f64) -> f64 {
-        a.abs()
-    }
-    fn sqrt(&mut self, a: f64) -> f64 {
-        a.sqrt()
-    }
-    fn floor(&mut self, a: f64) -> f64 {
-        a.floor()
-    }
-    fn lt(&mut self, a: f64, b: f64) -> f64 {
-        truth(a < b)
-    }
-    fn le(&mut self, a: f64, b: f64) -> f64 {
-        truth(a <= b)
-    }
-    fn eq(&mut self, a: f64, b: f64) -> f64 {
-        truth(a == b)
-    }
-    fn ne(&mut self, a: f64, b: f64) -> f64 {
-        truth(a != b)
-    }
-    fn and(&mut self, a: f64, b: f64) -> f64 {
-        truth(a != 0.0 && b != 0.0)
-    }
-    fn or(&mut self, a: f64, b: f64) -> f64 {
-        truth(a != 0.0 || b != 0.0)
-    }
-    fn not(&mut self, a: f64) -> f64 {
-        truth(a == 0.0)
-    }
-    fn select(&mut self, condition: f64, if_true: f64, if_false: f64) -> f64 {
-        if condition != 0.0 { if_true } else { if_false }
-    }
-    fn bits(&mut self, op: Bits, a: f64) -> f64 {
-        op.apply(a)
-    }
-    fn scale(&mut self, x: f64, k: f64) -> f64 {
-        scale(x, k)
-    }
-    fn patch(&mut self, special: Special, condition: f64, fast: f64, [a, b]: [f64; 2]) -> f64 {
-        if condition != 0.0 {
-            special.fallback(a, b)
-        } else {
-            fast
-        }
-    }
-}
-
-/// A function's value for one double, by the same algorithm every path runs.
-pub fn scalar(special: Special, a: f64, b: f64) -> f64 {
-    let m = &mut Scalar;
+/// `special`'s algorithm over `m`.
+#[inline(always)]
+pub fn expand<M: Vector + ?Sized>(m: &mut M, special: Special, [a, b]: [M::V; 2]) -> M::V {
     match special {
         Special::NormalQuantile => normal_quantile(m, a),
         Special::Exp => exp(m, a),
@@ -321,6 +211,204 @@ pub fn scalar(special: Special, a: f64, b: f64) -> f64 {
         Special::Atan2 => atan2(m, a, b),
         Special::Pow => pow(m, a, b),
     }
+}
+
+/// Shorthands the algorithms read better with.
+trait VectorExt: Vector {
+    #[inline(always)]
+    fn add_c(&mut self, a: Self::V, c: f64) -> Self::V {
+        let c = self.constant(c);
+        self.add(a, c)
+    }
+    #[inline(always)]
+    fn mul_c(&mut self, a: Self::V, c: f64) -> Self::V {
+        let c = self.constant(c);
+        self.mul(a, c)
+    }
+    /// `c - a`.
+    #[inline(always)]
+    fn c_sub(&mut self, c: f64, a: Self::V) -> Self::V {
+        let c = self.constant(c);
+        self.sub(c, a)
+    }
+    #[inline(always)]
+    fn sub_c(&mut self, a: Self::V, c: f64) -> Self::V {
+        let c = self.constant(c);
+        self.sub(a, c)
+    }
+    #[inline(always)]
+    fn lt_c(&mut self, a: Self::V, c: f64) -> Self::V {
+        let c = self.constant(c);
+        self.lt(a, c)
+    }
+    #[inline(always)]
+    fn ge_c(&mut self, a: Self::V, c: f64) -> Self::V {
+        let c = self.constant(c);
+        self.le(c, a)
+    }
+    #[inline(always)]
+    fn select_c(&mut self, condition: Self::V, if_true: f64, if_false: f64) -> Self::V {
+        let (t, f) = (self.constant(if_true), self.constant(if_false));
+        self.select(condition, t, f)
+    }
+    /// `c0 + x*(c1 + x*(c2 + ...))`, fdlibm's Horner order.
+    #[inline(always)]
+    fn horner(&mut self, x: Self::V, coefficients: &[f64]) -> Self::V {
+        let (last, rest) = coefficients.split_last().expect("a coefficient");
+        let mut acc = self.constant(*last);
+        for c in rest.iter().rev() {
+            acc = self.mul(x, acc);
+            acc = self.add_c(acc, *c);
+        }
+        acc
+    }
+    /// `lo < |a| < hi`, false for NaN.
+    #[inline(always)]
+    fn magnitude_within(&mut self, a: Self::V, lo: f64, hi: f64) -> Self::V {
+        let m = self.abs(a);
+        let lo = self.constant(lo);
+        let above = self.lt(lo, m);
+        let below = self.lt_c(m, hi);
+        self.and(above, below)
+    }
+    /// `|a| < hi`, false for NaN.
+    #[inline(always)]
+    fn magnitude_below(&mut self, a: Self::V, hi: f64) -> Self::V {
+        let m = self.abs(a);
+        self.lt_c(m, hi)
+    }
+}
+
+impl<T: Vector + ?Sized> VectorExt for T {}
+
+/// One double at a time: the definition every path follows, and the constant folder's.
+pub struct Scalar;
+
+/// One double at a time, with patches left for later: a patched lane keeps its fast value and
+/// sets `patched`, so a loop over lanes has no branch and no call and can be vectorised; the
+/// lanes that needed a patch are then recomputed with [`Scalar`] (`kernel::eval`).
+#[derive(Default)]
+pub struct Deferred {
+    pub patched: bool,
+}
+
+impl Scalar {
+    #[inline(always)]
+    fn patch_lane(&mut self, special: Special, condition: f64, fast: f64, [a, b]: [f64; 2]) -> f64 {
+        if condition != 0.0 {
+            special.fallback(a, b)
+        } else {
+            fast
+        }
+    }
+}
+
+impl Deferred {
+    #[inline(always)]
+    fn patch_lane(&mut self, _: Special, condition: f64, fast: f64, _: [f64; 2]) -> f64 {
+        self.patched |= condition != 0.0;
+        fast
+    }
+}
+
+#[inline(always)]
+fn truth(condition: bool) -> f64 {
+    if condition { 1.0 } else { 0.0 }
+}
+
+/// The operations on one double, the same for both: only what a patch does differs.
+macro_rules! one_double {
+    ($($type:ty),*) => {$(
+        impl Vector for $type {
+            type V = f64;
+            #[inline(always)]
+            fn constant(&mut self, value: f64) -> f64 {
+                value
+            }
+            #[inline(always)]
+            fn add(&mut self, a: f64, b: f64) -> f64 {
+                a + b
+            }
+            #[inline(always)]
+            fn sub(&mut self, a: f64, b: f64) -> f64 {
+                a - b
+            }
+            #[inline(always)]
+            fn mul(&mut self, a: f64, b: f64) -> f64 {
+                a * b
+            }
+            #[inline(always)]
+            fn div(&mut self, a: f64, b: f64) -> f64 {
+                a / b
+            }
+            #[inline(always)]
+            fn neg(&mut self, a: f64) -> f64 {
+                -a
+            }
+            #[inline(always)]
+            fn abs(&mut self, a: f64) -> f64 {
+                a.abs()
+            }
+            #[inline(always)]
+            fn sqrt(&mut self, a: f64) -> f64 {
+                a.sqrt()
+            }
+            #[inline(always)]
+            fn floor(&mut self, a: f64) -> f64 {
+                a.floor()
+            }
+            #[inline(always)]
+            fn lt(&mut self, a: f64, b: f64) -> f64 {
+                truth(a < b)
+            }
+            #[inline(always)]
+            fn le(&mut self, a: f64, b: f64) -> f64 {
+                truth(a <= b)
+            }
+            #[inline(always)]
+            fn eq(&mut self, a: f64, b: f64) -> f64 {
+                truth(a == b)
+            }
+            #[inline(always)]
+            fn ne(&mut self, a: f64, b: f64) -> f64 {
+                truth(a != b)
+            }
+            #[inline(always)]
+            fn and(&mut self, a: f64, b: f64) -> f64 {
+                truth((a != 0.0) & (b != 0.0))
+            }
+            #[inline(always)]
+            fn or(&mut self, a: f64, b: f64) -> f64 {
+                truth((a != 0.0) | (b != 0.0))
+            }
+            #[inline(always)]
+            fn not(&mut self, a: f64) -> f64 {
+                truth(a == 0.0)
+            }
+            #[inline(always)]
+            fn select(&mut self, condition: f64, if_true: f64, if_false: f64) -> f64 {
+                if condition != 0.0 { if_true } else { if_false }
+            }
+            #[inline(always)]
+            fn bits(&mut self, op: Bits, a: f64) -> f64 {
+                op.apply(a)
+            }
+            #[inline(always)]
+            fn scale(&mut self, x: f64, k: f64) -> f64 {
+                scale(x, k)
+            }
+            #[inline(always)]
+            fn patch(&mut self, special: Special, condition: f64, fast: f64, args: [f64; 2]) -> f64 {
+                self.patch_lane(special, condition, fast, args)
+            }
+        }
+    )*};
+}
+one_double!(Scalar, Deferred);
+
+/// A function's value for one double, by the same algorithm every path runs.
+pub fn scalar(special: Special, a: f64, b: f64) -> f64 {
+    expand(&mut Scalar, special, [a, b])
 }
 
 #[cfg(test)]

@@ -96,6 +96,7 @@ pub fn as241(p: f64) -> f64 {
 /// numerator and denominator for one division; the far tail (`r > 5`) is patched with
 /// [`as241`]. Each lane does exactly the operations of the published algorithm, so the values
 /// are those of every earlier hpcsub.
+#[inline(always)]
 pub fn normal_quantile<M: Vector + ?Sized>(m: &mut M, p: M::V) -> M::V {
     let q = m.sub_c(p, 0.5);
     let aq = m.abs(q);
@@ -128,9 +129,10 @@ pub fn normal_quantile<M: Vector + ?Sized>(m: &mut M, p: M::V) -> M::V {
 }
 
 /// An exponential value of rate `rate` from a uniform `u` in [0, 1): `-log(1 - u) / rate`.
+#[inline(always)]
 pub fn exponential<M: Vector + ?Sized>(m: &mut M, u: M::V, rate: M::V) -> M::V {
     let complement = m.c_sub(1.0, u);
-    let log_complement = log(m, complement);
+    let log_complement = m.call(Special::Log, [complement, complement]);
     let minus_log = m.neg(log_complement);
     m.div(minus_log, rate)
 }

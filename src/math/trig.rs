@@ -19,6 +19,7 @@ const REDUCTION_LIMIT: f64 = 1_647_099.0;
 /// reduction (pi/2 to 85 bits). Returns `(n mod 4, y0, y1)` and whether the round cancelled
 /// more than 16 bits (`2^16 |y0| < |x|`), where fdlibm goes on to more rounds: those lanes
 /// (`x` within about `2^-16 |x|` of a multiple of pi/2) are patched.
+#[inline(always)]
 fn reduce<M: Vector + ?Sized>(m: &mut M, x: M::V) -> [M::V; 4] {
     let n = m.mul_c(x, INV_PIO2);
     let n = m.add_c(n, TO_INT);
@@ -50,6 +51,7 @@ const S: [f64; 6] = [
 ];
 
 /// sin(x + y) on [-pi/4, pi/4], `y` the tail of `x`.
+#[inline(always)]
 fn kernel_sin<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
     let z = m.mul(x, x);
     let w = m.mul(z, z);
@@ -79,6 +81,7 @@ const C: [f64; 6] = [
 ];
 
 /// cos(x + y) on [-pi/4, pi/4].
+#[inline(always)]
 fn kernel_cos<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
     let z = m.mul(x, x);
     let w = m.mul(z, z);
@@ -101,6 +104,7 @@ fn kernel_cos<M: Vector + ?Sized>(m: &mut M, x: M::V, y: M::V) -> M::V {
 
 /// The lanes `sin`, `cos` and `tan` patch: outside the fast domain, or where the reduction
 /// cancelled.
+#[inline(always)]
 fn to_patch<M: Vector + ?Sized>(m: &mut M, x: M::V, cancelled: M::V) -> M::V {
     let within = m.magnitude_below(x, REDUCTION_LIMIT);
     let outside = m.not(within);
@@ -112,6 +116,7 @@ const SIN_TINY: f64 = 1.0 / 67_108_864.0;
 const COS_TINY: f64 = f64::from_bits(0x3E46_A09E_0000_0000);
 const TAN_TINY: f64 = 1.0 / 134_217_728.0;
 /// `sin` and `cos` of the reduced argument.
+#[inline(always)]
 fn sin_cos<M: Vector + ?Sized>(m: &mut M, x: M::V) -> [M::V; 4] {
     let [quadrant, y0, y1, cancelled] = reduce(m, x);
     let s = kernel_sin(m, y0, y1);
@@ -121,6 +126,7 @@ fn sin_cos<M: Vector + ?Sized>(m: &mut M, x: M::V) -> [M::V; 4] {
 
 /// The sine: `±sin` or `±cos` of the reduced argument, by quadrant. `|x| < 2^-26` gives `x`
 /// (so `-0` stays `-0`); `|x| >= 2^20 pi/2`, infinities and NaN are patched.
+#[inline(always)]
 pub fn sin<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let [quadrant, s, c, cancelled] = sin_cos(m, x);
     let fast = by_quadrant(m, quadrant, [s, c], false);
@@ -131,6 +137,7 @@ pub fn sin<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
 }
 
 /// The cosine, as `sin` one quadrant on; `|x| < 2^-27 sqrt(2)` gives 1.
+#[inline(always)]
 pub fn cos<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
     let [quadrant, s, c, cancelled] = sin_cos(m, x);
     let fast = by_quadrant(m, quadrant, [s, c], true);
@@ -143,6 +150,7 @@ pub fn cos<M: Vector + ?Sized>(m: &mut M, x: M::V) -> M::V {
 
 /// The sine (`cosine` false) or cosine in quadrant `q` of values `s` and `c` of the reduced
 /// argument: sine `s, c, -s, -c` and cosine `c, -s, -c, s` for `q = 0, 1, 2, 3`.
+#[inline(always)]
 fn by_quadrant<M: Vector + ?Sized>(
     m: &mut M,
     quadrant: M::V,
@@ -190,6 +198,7 @@ const PIO4_LO: f64 = 3.06161699786838301793e-17;
 
 /// The tangent: fdlibm's kernel on the reduced argument, which near ±pi/4 works on
 /// `pi/4 - |x|` and for odd quadrants returns `-1/tan` computed in two parts.
+#[inline(always)]
 pub fn tan<M: Vector + ?Sized>(m: &mut M, x0: M::V) -> M::V {
     let [quadrant, x, y, cancelled] = reduce(m, x0);
     let half = m.mul_c(quadrant, 0.5);
@@ -287,6 +296,7 @@ const PI_LO: f64 = 1.2246467991473531772E-16;
 /// atan(a + c) as `hi - e`, for `a >= 0` and a tiny correction `c`: fdlibm's five intervals,
 /// each `(p a - q) / (p + q a)` for its own `(p, q)`, which gives each interval's transform
 /// with exact extra operations; `c` joins the low part of the interval's angle `hi`.
+#[inline(always)]
 fn atan_positive<M: Vector + ?Sized>(m: &mut M, a: M::V, c: M::V) -> [M::V; 2] {
     // Intervals from 7/16, 11/16, 19/16 and 39/16 on.
     let cuts = [0.4375, 0.6875, 1.1875, 2.4375];
@@ -328,6 +338,7 @@ fn atan_positive<M: Vector + ?Sized>(m: &mut M, a: M::V, c: M::V) -> [M::V; 2] {
 }
 
 /// Veltkamp's split of `v` into a high part of 26 bits and the rest, both exact.
+#[inline(always)]
 fn split<M: Vector + ?Sized>(m: &mut M, v: M::V) -> [M::V; 2] {
     let c = m.mul_c(v, 134_217_729.0);
     let d = m.sub(c, v);
@@ -340,6 +351,7 @@ fn split<M: Vector + ?Sized>(m: &mut M, v: M::V) -> [M::V; 2] {
 /// exact by Dekker's product) over `1 + r^2`, signed as `|r|` moves. Zero where the split could
 /// overflow (`|x|` or `|r|` beyond 2^970) or the products, near `y`, overflow or underflow
 /// (`|y|` beyond 2^1000 or below 2^-960).
+#[inline(always)]
 fn ratio_correction<M: Vector + ?Sized>(m: &mut M, y: M::V, x: M::V, r: M::V) -> M::V {
     let p = m.mul(r, x);
     let [rh, rl] = split(m, r);
@@ -381,6 +393,7 @@ const PRODUCT_HIGH: f64 = f64::from_bits(0x7E70_0000_0000_0000);
 /// atan2(y, x): atan(|y/x|), corrected for the rounding of the division, placed in the
 /// quadrant of (x, y) with pi in two parts and `pi - atan` in extra precision. Fast when both
 /// are finite and nonzero; other lanes are patched.
+#[inline(always)]
 pub fn atan2<M: Vector + ?Sized>(m: &mut M, y: M::V, x: M::V) -> M::V {
     let signed_ratio = m.div(y, x);
     // The correction is that of any (y, x) scaled alike, which keeps its products in range.
