@@ -222,6 +222,90 @@ fn accuracy_against_mpfr() {
     }
 }
 
+/// The exact standard normal quantile of `p`, by Newton's method on MPFR's `erfc` from `start`
+/// (a double within a few ulps): each step about squares the relative error, so two steps from
+/// 10^-15 leave less than 10^-45.
+fn exact_normal_quantile(p: f64, start: f64) -> Float {
+    let p = Float::with_val(PRECISION, p);
+    let sqrt_2 = Float::with_val(PRECISION, 2).sqrt();
+    let sqrt_2pi = (Float::with_val(PRECISION, rug::float::Constant::Pi) * 2u32).sqrt();
+    let mut x = Float::with_val(PRECISION, start);
+    for _ in 0..2 {
+        let cdf = (-(x.clone() / &sqrt_2)).erfc() / 2u32;
+        let density = (-(x.clone().square() / 2u32)).exp() / &sqrt_2pi;
+        x -= (cdf - &p) / density;
+    }
+    x
+}
+
+/// The `p` of the normal draws: mostly the stream's own grid (`from_bits(...) - (1 - 2^-53)`),
+/// the rest spread evenly over the exponents down to the smallest, `2^-53`, on either side.
+fn normal_probability(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    let grid =
+        f64::from_bits(0x3FF0_0000_0000_0000 | rng.next_u64() >> 12) - (1.0 - f64::EPSILON / 2.0);
+    if rng.next_u64() % 100 < 70 {
+        return grid;
+    }
+    let tail = (grid + 1.0) / 2.0 * 2f64.powi(-((rng.next_u64() % 53) as i32));
+    if rng.next_u64().is_multiple_of(2) {
+        tail
+    } else {
+        1.0 - tail
+    }
+}
+
+/// Draws' values against the exact quantile. Each draw is a few ulps at most from it; the
+/// maximum measured over 10^7 points is in docs/reproducibility.md
+/// (`HPCSUB_ACCURACY_ARGUMENTS=10000000 cargo test --release --lib normal_quantile_accuracy --
+/// --nocapture`, 9 minutes on 2 cores); `cargo test` checks 10^5.
+#[test]
+fn normal_quantile_accuracy_against_mpfr() {
+    let count: usize = std::env::var("HPCSUB_ACCURACY_ARGUMENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ARGUMENTS / 100);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let extremes = [
+        f64::EPSILON / 2.0,
+        0.5,
+        1.0 - f64::EPSILON / 2.0,
+        0.975,
+        0.025,
+    ];
+    let worst = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut rng = Xoshiro256PlusPlus::seed_from_u64(100 + t as u64);
+                    let share = count / threads + usize::from(t < count % threads);
+                    let points: Vec<f64> =
+                        (0..share).map(|_| normal_probability(&mut rng)).collect();
+                    let points = points
+                        .into_iter()
+                        .chain((t == 0).then_some(extremes).into_iter().flatten());
+                    points
+                        .map(|p| {
+                            let ours = scalar(Special::NormalQuantile, p, p);
+                            (error(ours, &exact_normal_quantile(p, ours)).0, p)
+                        })
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .expect("points")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a measuring thread"))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .expect("threads")
+    });
+    println!(
+        "normal quantile max {:.3} ulp at p = {:e} over {count} points",
+        worst.0, worst.1
+    );
+    assert!(worst.0 < 8.0, "{worst:?}");
+}
+
 #[test]
 fn log_and_log10_give_the_bits_of_libm_on_normal_numbers() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
