@@ -340,30 +340,21 @@ fn call(special: Special, a: Source, b: Source, out: &mut Register) {
         y[j] = b.at(j);
     }
     let mut patched = [false; CHUNK];
+    // One loop per function, so that each inlines its own algorithm (`expand` of a constant).
     macro_rules! lanes {
-        ($($special:ident => $function:expr),* $(,)?) => {
+        ($($special:ident)*) => {
             match special {
                 $(Special::$special => {
                     for j in 0..CHUNK {
                         let mut lane = Deferred::default();
-                        out[j] = $function(&mut lane, x[j], y[j]);
+                        out[j] = math::expand(&mut lane, Special::$special, [x[j], y[j]]);
                         patched[j] = lane.patched;
                     }
                 })*
             }
         };
     }
-    lanes! {
-        NormalQuantile => |m: &mut Deferred, x, _| math::normal_quantile(m, x),
-        Exp => |m: &mut Deferred, x, _| math::exp(m, x),
-        Log => |m: &mut Deferred, x, _| math::log(m, x),
-        Log10 => |m: &mut Deferred, x, _| math::log10(m, x),
-        Sin => |m: &mut Deferred, x, _| math::sin(m, x),
-        Cos => |m: &mut Deferred, x, _| math::cos(m, x),
-        Tan => |m: &mut Deferred, x, _| math::tan(m, x),
-        Atan2 => |m: &mut Deferred, x, y| math::atan2(m, x, y),
-        Pow => |m: &mut Deferred, x, y| math::pow(m, x, y),
-    }
+    lanes!(NormalQuantile Exp Log Log10 Sin Cos Tan Atan2 Pow);
     if patched.contains(&true) {
         for j in (0..CHUNK).filter(|&j| patched[j]) {
             out[j] = math::scalar(special, x[j], y[j]);
