@@ -4,17 +4,18 @@ run (issue 26), and the cost of a task against `xargs -P` on the same CPUs.
     cargo build --release
     eval "$(slurm/start-cluster.sh /tmp/hpcsub-slurm)"
     python3 bench/balance.py
+    python3 bench/balance.py --memory-only     # part 3 alone, without Slurm
 
 1. Uneven tasks on 2 slices x 1 thread: even tasks sleep 0.5 s, odd ones 0.05 s, so a static
    split gives one slice all the long ones. Ideal: the tasks' own times added up / 2 slices.
 2. 100,000 no-op tasks (`true`) on a Slurm array of 4 slices x 1 thread, against
    `xargs -P 4 -n 1 true` over the same 100,000 arguments, per task.
-3. The peak memory of a local run of 100,000 no-op tasks.
+3. The peak memory of a local run of 1,000,000 no-op tasks (LOCAL_TASKS), as GNU time sees it
+   (`apt-get install time`): a child forked from Python would count the interpreter's pages.
 """
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,9 @@ from pathlib import Path
 HPCSUB = str(Path(os.environ.get("HPCSUB", "target/release/hpcsub")).resolve())
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 NOOP_TASKS = int(os.environ.get("NOOP_TASKS", "100000"))
+LOCAL_TASKS = int(os.environ.get("LOCAL_TASKS", "1000000"))
 
+NOOP_JOB = "name: noop\ntasks:\n  count: {tasks}\n  command: ['true']\n  result: none\nsplit:\n  slices: 4\n  threads: 1\n"
 
 def hpcsub(*args: str) -> dict:
     done = subprocess.run([HPCSUB, *args, "--json"], capture_output=True, text=True)
@@ -54,6 +57,9 @@ def submitted(job: Path, run_dir: Path) -> tuple[float, float]:
 
 
 def main() -> None:
+    if "--memory-only" in sys.argv[1:]:
+        local_memory(Path(tempfile.mkdtemp(prefix="hpcsub-balance-")))
+        return
     if "SLURM_CONF" not in os.environ:
         sys.exit('start the private cluster first: eval "$(slurm/start-cluster.sh /tmp/hpcsub-slurm)"')
     work = Path(tempfile.mkdtemp(prefix="hpcsub-balance-"))
@@ -74,7 +80,7 @@ def main() -> None:
         print(f"| {balance} | {min(times[balance]):.2f} | {median:.2f} | {median / ideal:.2f}x |")
 
     noop = work / "noop.yaml"
-    noop.write_text(f"name: noop\ntasks:\n  count: {NOOP_TASKS}\n  command: ['true']\n  result: none\nsplit:\n  slices: 4\n  threads: 1\n")
+    noop.write_text(NOOP_JOB.format(tasks=NOOP_TASKS))
     started = time.perf_counter()
     report = hpcsub("submit", str(noop), "--to", "slurm", "--wait", "--quiet", "--run-dir", str(work / "noop"))
     submitted_wall = time.perf_counter() - started
@@ -91,14 +97,21 @@ def main() -> None:
     print(f"| the same, submit to gathered result | {submitted_wall:.1f} | | {submitted_wall / xargs:.2f}x |")
     print(f"\nclaims: {claims} batches for {NOOP_TASKS} tasks")
 
-    local = work / "noop-local.yaml"
-    local.write_text(noop.read_text().replace("slices: 4\n  threads: 1", "threads: 4"))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([HPCSUB, "run", str(local), "--quiet", "--json"], check=True, capture_output=True)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"\npeak memory of `hpcsub run` over {NOOP_TASKS} no-op tasks: {peak / 1024:.0f} MiB"
-          + ("" if peak > before else " (at most that of an earlier child)"))
+    local_memory(work)
 
+
+def local_memory(work: Path) -> None:
+    local = work / "noop-local.yaml"
+    local.write_text(NOOP_JOB.format(tasks=LOCAL_TASKS).replace("slices: 4\n  threads: 1", "threads: 4"))
+    started = time.perf_counter()
+    measured = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", HPCSUB, "run", str(local), "--quiet", "--json"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    wall = time.perf_counter() - started
+    peak_kib = int(measured.stderr.split()[-1])
+    print(f"\npeak memory of `hpcsub run --json` over {LOCAL_TASKS} no-op tasks (4 threads): "
+          f"{peak_kib / 1024:.0f} MiB, in {wall:.0f} s")
 
 if __name__ == "__main__":
     main()

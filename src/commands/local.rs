@@ -17,7 +17,7 @@ use crate::executor::ranks::{self, Ranks};
 use crate::kernel::{Kernel, chosen_isa};
 use crate::plan;
 use crate::progress::{Progress, TaskProgress};
-use crate::report::{RunReport, Spread, TaskReport, write_task_files};
+use crate::report::{RunReport, Spread, TaskRecorder, TaskReport, write_task_files};
 use crate::spec::{ComputeSpec, JobSpec, OUTDIR, TasksSpec};
 
 #[derive(Serialize)]
@@ -220,7 +220,15 @@ pub fn run_tasks(
     };
     // A task's outputs are worth keeping as much as a failed task's logs.
     let keep_logs = |any_failed: bool| any_failed || tasks.uses(OUTDIR);
-    let (size, outcomes) = match &ranks {
+    let spool_error = |e: std::io::Error| {
+        AppError::Run(format!(
+            "cannot record the tasks' outcomes in {}: {e}",
+            logs_path.display()
+        ))
+    };
+    let mut recorder =
+        TaskRecorder::new(tasks, &spec.reduce.statistics, &logs_path).map_err(spool_error)?;
+    let (size, recorded) = match &ranks {
         Ranks::Mpi(_) | Ranks::Session(_) => {
             let (launch, session) = match &ranks {
                 Ranks::Mpi(launch) => (launch.as_ref(), None),
@@ -230,7 +238,7 @@ pub fn run_tasks(
             let (size, outcomes, own_failures) =
                 ranks::run_tasks(&context, threads, global.show(), launch, session)?;
             match outcomes {
-                Some(outcomes) => (size, outcomes),
+                Some(outcomes) => (size, recorder.record_all(outcomes)),
                 None => {
                     logs.settle(keep_logs(own_failures));
                     return Ok(RunOutcome::SecondaryRank);
@@ -240,9 +248,23 @@ pub fn run_tasks(
         Ranks::One => {
             let ids: Vec<u64> = (0..tasks.count).collect();
             let progress = TaskProgress::new(tasks.count, global.show());
-            let outcomes = command::run_tasks(&context, &ids, threads, &progress);
+            // Each outcome is reduced and spooled as it arrives, so none is held to the end.
+            let mut failure = None;
+            command::run_tasks_from(
+                &context,
+                &command::Listed::new(&ids),
+                threads,
+                &progress,
+                &mut |outcome| {
+                    if failure.is_none()
+                        && let Err(e) = recorder.arrive(outcome)
+                    {
+                        failure = Some(e);
+                    }
+                },
+            );
             progress.finish();
-            (1, outcomes)
+            (1, failure.map_or_else(|| recorder.finish(), Err))
         }
     };
     let mut report = TaskReport::new(
@@ -250,7 +272,7 @@ pub fn run_tasks(
         tasks,
         Spread::Ranks(size),
         threads,
-        &outcomes,
+        recorded.map_err(spool_error)?,
         None,
         started.elapsed().as_secs_f64(),
     );

@@ -98,6 +98,31 @@ fn say(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
 }
 
+/// An outcome as `--json` prints it: its own fields, and why the command failed if it did.
+#[derive(Serialize)]
+struct Reported<'a, O: Serialize> {
+    #[serde(flatten)]
+    outcome: &'a O,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+}
+
+/// One JSON object on one line of stdout, written as it is serialized: a report of a million
+/// tasks is never held whole in memory.
+fn say_json(value: &impl Serialize) -> Result<(), serde_json::Error> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => {
+            let _ = writeln!(out);
+            let _ = out.flush();
+            Ok(())
+        }
+        // A reader that went away is not an error; a report that cannot be read back is.
+        Err(e) if e.is_io() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Prints a command's outcome or error as `global` asks; the exit code to end with.
 pub fn print<O: Outcome>(
     result: Result<O, AppError>,
@@ -114,14 +139,17 @@ pub fn print<O: Outcome>(
                 Status::Incomplete(message) => (EXIT_INCOMPLETE, Some(("incomplete", message))),
             };
             if global.json {
-                let mut value = serde_json::to_value(&outcome).expect("outcomes serialize");
-                if let (Some((kind, message)), Value::Object(object)) = (problem, &mut value) {
-                    object.insert(
-                        "error".into(),
-                        json!({"kind": kind, "exit_code": code, "message": message}),
-                    );
+                let error = problem.map(
+                    |(kind, message)| json!({"kind": kind, "exit_code": code, "message": message}),
+                );
+                if let Err(e) = say_json(&Reported {
+                    outcome: &outcome,
+                    error,
+                }) {
+                    let err = AppError::Run(format!("cannot write the report: {e}"));
+                    eprintln!("{err}");
+                    return ExitCode::from(err.exit_code() as u8);
                 }
-                say(&value.to_string());
             } else {
                 if !global.quiet {
                     for note in outcome.notes() {

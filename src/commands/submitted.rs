@@ -9,7 +9,7 @@ use super::outcome::{Global, Outcome, Status};
 use crate::diagnostic::AppError;
 use crate::kernel::{Isa, Kernel};
 use crate::progress::WaitProgress;
-use crate::report::{RunReport, Spread, Submitted, TaskReport, write_task_files};
+use crate::report::{RunReport, Spread, Submitted, TaskRecorder, TaskReport, write_task_files};
 use crate::run_dir::parts::{self, Collected, PartsSeen};
 use crate::run_dir::workflow::WorkflowDir;
 use crate::run_dir::{PARTS_DIGEST_KEY, RESULT_FILE, RunDir};
@@ -242,14 +242,23 @@ pub fn gather(run: &RunDir, queue: &[QueueEntry]) -> Result<Gathered, AppError> 
         }
         Some(Collected::Tasks(g)) => {
             let tasks = spec.tasks().expect("a task run");
+            let elapsed_s = g.timing.elapsed_s();
+            let recorded = TaskRecorder::new(tasks, &spec.reduce.statistics, &run.path)
+                .and_then(|recorder| recorder.record_all(g.total))
+                .map_err(|e| {
+                    AppError::Run(format!(
+                        "cannot record the tasks' outcomes in {}: {e}",
+                        run.path.display()
+                    ))
+                })?;
             let mut report = TaskReport::new(
                 spec,
                 tasks,
                 slices,
                 threads,
-                &g.total,
+                recorded,
                 Some(run.logs().display().to_string()),
-                g.timing.elapsed_s(),
+                elapsed_s,
             );
             write_task_files(&run.path, &report.tasks).map_err(|e| {
                 AppError::Run(format!(

@@ -185,21 +185,30 @@ pub fn run_tasks(
     threads: usize,
     progress: &TaskProgress,
 ) -> Vec<TaskOutcome> {
-    run_tasks_from(context, &Listed::new(ids), threads, progress)
+    collected(|deliver| run_tasks_from(context, &Listed::new(ids), threads, progress, deliver))
+}
+
+/// What `run` delivered, by task id.
+pub fn collected(run: impl FnOnce(&mut dyn FnMut(TaskOutcome))) -> Vec<TaskOutcome> {
+    let mut outcomes = Vec::new();
+    run(&mut |outcome| outcomes.push(outcome));
+    outcomes.sort_by_key(|o| o.task);
+    outcomes
 }
 
 /// Runs the tasks that `source` gives on up to `threads` threads, each thread taking the next
-/// as it comes free; returns their outcomes (and the adopted ones) by task id.
+/// as it comes free; hands each outcome (and each adopted one) to `deliver` on this thread, in
+/// the order they finish.
 pub fn run_tasks_from(
     context: &TaskContext,
     source: &dyn TaskSource,
     threads: usize,
     progress: &TaskProgress,
-) -> Vec<TaskOutcome> {
+    deliver: &mut dyn FnMut(TaskOutcome),
+) {
     kill_tasks_on_interrupt();
     let workers = threads.clamp(1, source.most().max(1));
     let (sender, receiver) = mpsc::channel();
-    let mut outcomes = Vec::new();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let sender = sender.clone();
@@ -241,7 +250,7 @@ pub fn run_tasks_from(
                         let _ = file.write_all(line.as_bytes());
                         unsynced = true;
                     }
-                    outcomes.push(outcome);
+                    deliver(outcome);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -271,8 +280,6 @@ pub fn run_tasks_from(
         .copied()
         .collect();
     descendants::end_leftovers(&running);
-    outcomes.sort_by_key(|o| o.task);
-    outcomes
 }
 
 pub fn stdout_log(logs: &Path, task: u64) -> PathBuf {

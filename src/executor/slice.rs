@@ -286,7 +286,9 @@ pub fn run_tasks(
                 let _ = claims::mark(&released, slice, "released");
             }));
             let source = Claiming::new(claimer, &parts_dir, run_dir.slices(), threads, to_run);
-            let outcomes = command::run_tasks_from(&context, &source, threads, &progress);
+            let outcomes = command::collected(|deliver| {
+                command::run_tasks_from(&context, &source, threads, &progress, deliver)
+            });
             if let Some(error) = source.error() {
                 eprintln!("hpcsub: slice {slice}: stopped claiming tasks: {error}");
             }

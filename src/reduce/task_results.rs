@@ -67,23 +67,30 @@ pub struct HistogramValue {
 /// What every task must agree on for one key: its kind, and an array's length or a histogram's
 /// edges.
 #[derive(Clone, Debug, PartialEq)]
-enum Shape<'a> {
+enum Shape {
     Number,
     Array(usize),
-    Histogram(&'a [f64]),
+    Histogram(Vec<f64>),
 }
 
-impl TaskValue {
-    fn shape(&self) -> Shape<'_> {
-        match self {
+impl Shape {
+    fn of(value: &TaskValue) -> Shape {
+        match value {
             TaskValue::Number(_) => Shape::Number,
             TaskValue::Array(values) => Shape::Array(values.len()),
-            TaskValue::Histogram(h) => Shape::Histogram(&h.edges),
+            TaskValue::Histogram(h) => Shape::Histogram(h.edges.clone()),
         }
     }
-}
 
-impl Shape<'_> {
+    fn fits(&self, value: &TaskValue) -> bool {
+        match (self, value) {
+            (Shape::Number, TaskValue::Number(_)) => true,
+            (Shape::Array(len), TaskValue::Array(values)) => *len == values.len(),
+            (Shape::Histogram(edges), TaskValue::Histogram(h)) => *edges == h.edges,
+            _ => false,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Shape::Number => "a number".into(),
@@ -371,41 +378,102 @@ impl KeyReduce {
     }
 }
 
-/// Why `outcome` cannot be reduced with the tasks before it: a key of another shape than the
-/// first task (by id) that reported it.
-fn shape_mismatch<'a>(
-    outcome: &'a TaskOutcome,
-    first: &mut IndexMap<&'a str, (u64, Shape<'a>)>,
-) -> Option<String> {
-    for (key, value) in &outcome.values {
-        match first.get(key.as_str()) {
-            Some((task, shape)) if *shape != value.shape() => {
-                return Some(match (shape, value.shape()) {
-                    (Shape::Histogram(theirs), Shape::Histogram(ours)) => format!(
-                        "the histogram `{key}` has edges {}, but task {task}'s has {}; counts are \
-                         summed only over identical edges",
-                        shown_edges(ours),
-                        shown_edges(theirs)
-                    ),
-                    (shape, ours) => format!(
-                        "key `{key}` is {}, but task {task}'s is {}",
-                        ours.describe(),
-                        shape.describe()
-                    ),
-                });
-            }
-            Some(_) => {}
-            None => {
-                first.insert(key, (outcome.task, value.shape()));
-            }
-        }
-    }
-    None
+/// A task job's reduction, fed its outcomes one at a time in task-id order, so that a run of a
+/// million tasks holds none of them. A task whose value under some key has another shape than
+/// the first task's that reported the key is failed here, with that reason, and none of its
+/// values is reduced.
+pub struct Summarizer {
+    kind: ResultKind,
+    statistics: Vec<Statistic>,
+    /// Each key's shape, and the first task that reported it.
+    shapes: IndexMap<String, (u64, Shape)>,
+    keys: IndexMap<String, KeyReduce>,
+    succeeded: u64,
 }
 
-/// Reduces outcomes (in any order) in task-id order. A task whose value under some key has
-/// another shape than the first task's that reported the key is failed here, with that reason,
-/// and none of its values is reduced.
+impl Summarizer {
+    pub fn new(kind: ResultKind, statistics: &[Statistic]) -> Summarizer {
+        Summarizer {
+            kind,
+            statistics: statistics.to_vec(),
+            shapes: IndexMap::new(),
+            keys: IndexMap::new(),
+            succeeded: 0,
+        }
+    }
+
+    /// Reduces the next outcome (by task id); why the task failed, if it did or fails here.
+    pub fn add(&mut self, outcome: &TaskOutcome) -> Option<String> {
+        if let Some(failure) = &outcome.failure {
+            return Some(failure.clone());
+        }
+        if let Some(reason) = self.shape_mismatch(outcome) {
+            return Some(reason);
+        }
+        // Overflowing histogram counts fail the task too, before any of it is added.
+        if let Some((key, _)) = outcome
+            .values
+            .iter()
+            .find(|(key, value)| overflows(self.keys.get(key.as_str()), value))
+        {
+            return Some(format!("the counts of histogram `{key}` overflow the sum"));
+        }
+        self.succeeded += 1;
+        for (key, value) in &outcome.values {
+            if !self.shapes.contains_key(key) {
+                self.shapes
+                    .insert(key.clone(), (outcome.task, Shape::of(value)));
+            }
+            self.keys
+                .entry(key.clone())
+                .or_insert_with(|| KeyReduce::new(value))
+                .add(value);
+        }
+        None
+    }
+
+    /// Why `outcome` cannot be reduced with the tasks before it: a key of another shape than the
+    /// first task (by id) that reported it.
+    fn shape_mismatch(&self, outcome: &TaskOutcome) -> Option<String> {
+        let (key, value, task, shape) = outcome.values.iter().find_map(|(key, value)| {
+            let (task, shape) = self.shapes.get(key)?;
+            (!shape.fits(value)).then_some((key, value, task, shape))
+        })?;
+        Some(match (shape, value) {
+            (Shape::Histogram(theirs), TaskValue::Histogram(ours)) => format!(
+                "the histogram `{key}` has edges {}, but task {task}'s has {}; counts are summed \
+                 only over identical edges",
+                shown_edges(&ours.edges),
+                shown_edges(theirs)
+            ),
+            (shape, ours) => format!(
+                "key `{key}` is {}, but task {task}'s is {}",
+                Shape::of(ours).describe(),
+                shape.describe()
+            ),
+        })
+    }
+
+    /// The result as `run --json` shows it under `result`, and how many tasks succeeded.
+    pub fn finish(&self) -> (Map<String, Value>, u64) {
+        let statistics = &self.statistics;
+        let result = match self.kind {
+            ResultKind::None => Map::from_iter([("count".to_string(), json!(self.succeeded))]),
+            ResultKind::Number => match self.keys.get(NUMBER_KEY) {
+                Some(KeyReduce::Number(stats)) => stats.json(statistics),
+                _ => KeyStats::new().json(statistics),
+            },
+            ResultKind::Json => self
+                .keys
+                .iter()
+                .map(|(key, reduce)| (key.clone(), reduce.json(statistics)))
+                .collect(),
+        };
+        (result, self.succeeded)
+    }
+}
+
+/// Reduces outcomes (in any order) in task-id order, as [`Summarizer`] does.
 pub fn summarize(
     outcomes: &[TaskOutcome],
     kind: ResultKind,
@@ -413,49 +481,16 @@ pub fn summarize(
 ) -> TaskSummary {
     let mut sorted: Vec<&TaskOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.task);
-    let mut shapes: IndexMap<&str, (u64, Shape)> = IndexMap::new();
-    let mut keys: IndexMap<&str, KeyReduce> = IndexMap::new();
+    let mut summarizer = Summarizer::new(kind, statistics);
     let mut failed = Vec::new();
-    let mut succeeded = 0;
     for outcome in sorted {
-        if outcome.failure.is_some() {
-            failed.push(outcome.clone());
-            continue;
-        }
-        let mut candidate = shapes.clone();
-        let problem = shape_mismatch(outcome, &mut candidate).or_else(|| {
-            // Overflowing histogram counts fail the task too, before any of it is added.
-            outcome
-                .values
-                .iter()
-                .find(|(key, value)| overflows(keys.get(key.as_str()), value))
-                .map(|(key, _)| format!("the counts of histogram `{key}` overflow the sum"))
-        });
-        if let Some(reason) = problem {
+        if let Some(reason) = summarizer.add(outcome) {
             let mut outcome = outcome.clone();
             outcome.failure = Some(reason);
             failed.push(outcome);
-            continue;
-        }
-        shapes = candidate;
-        succeeded += 1;
-        for (key, value) in &outcome.values {
-            keys.entry(key.as_str())
-                .or_insert_with(|| KeyReduce::new(value))
-                .add(value);
         }
     }
-    let result = match kind {
-        ResultKind::None => Map::from_iter([("count".to_string(), json!(succeeded))]),
-        ResultKind::Number => match keys.get(NUMBER_KEY) {
-            Some(KeyReduce::Number(stats)) => stats.json(statistics),
-            _ => KeyStats::new().json(statistics),
-        },
-        ResultKind::Json => keys
-            .iter()
-            .map(|(key, reduce)| (key.to_string(), reduce.json(statistics)))
-            .collect(),
-    };
+    let (result, succeeded) = summarizer.finish();
     TaskSummary {
         result,
         succeeded,

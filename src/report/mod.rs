@@ -1,16 +1,19 @@
 //! Presenting a finished run: one JSON object for machines, a readable table for people.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::reduce::task_results::{TaskOutcome, TaskSummary, TaskValue, summarize};
+use crate::reduce::task_results::TaskValue;
 use crate::reduce::{Accumulator, Histogram, Summary};
 use crate::spec::{JobSpec, Statistic, TasksSpec};
+
+mod task_records;
+
+pub use task_records::{
+    Recorded, TASKS_SHOWN, TaskRecord, TaskRecorder, TaskRecords, write_task_files,
+};
 
 /// More NaN samples than this fraction of all samples earns a warning: the mean of the rest is
 /// then likely not the answer the job meant.
@@ -209,154 +212,6 @@ fn submitted_lines(submitted: &Submitted) -> String {
     )
 }
 
-/// One task of a finished task job: its parameters, how it ended and what it reported.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TaskRecord {
-    pub task: u64,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub params: IndexMap<String, String>,
-    /// `succeeded` or `failed`.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub result: IndexMap<String, TaskValue>,
-    pub attempts: u32,
-    pub elapsed_s: f64,
-    /// Its stderr log.
-    pub log: String,
-    /// Its stdout log.
-    pub stdout: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stderr_tail: Vec<String>,
-    /// The files it left in its `{outdir}`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<String>,
-    /// The slice that ran it and its node (a submitted or MPI run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slice: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-}
-
-impl TaskRecord {
-    pub fn failed(&self) -> bool {
-        self.reason.is_some()
-    }
-
-    /// `x=0.5, y=2`, for people.
-    fn params_text(&self) -> String {
-        self.params
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// Every task's record in task order; a task the reduction failed (a result of another shape)
-/// carries that reason.
-pub fn task_records(
-    tasks: &TasksSpec,
-    outcomes: &[TaskOutcome],
-    summary: &TaskSummary,
-) -> Vec<TaskRecord> {
-    let reasons: std::collections::HashMap<u64, &str> = summary
-        .failed
-        .iter()
-        .map(|o| (o.task, o.failure.as_deref().unwrap_or_default()))
-        .collect();
-    let mut sorted: Vec<&TaskOutcome> = outcomes.iter().collect();
-    sorted.sort_by_key(|o| o.task);
-    sorted
-        .into_iter()
-        .map(|o| {
-            let reason = reasons.get(&o.task).map(|r| r.to_string());
-            TaskRecord {
-                task: o.task,
-                params: tasks
-                    .point(o.task)
-                    .into_iter()
-                    .map(|(name, value)| (name.to_string(), value.to_string()))
-                    .collect(),
-                status: if reason.is_some() {
-                    "failed"
-                } else {
-                    "succeeded"
-                }
-                .into(),
-                reason,
-                result: o.values.clone(),
-                attempts: o.attempts,
-                elapsed_s: o.elapsed_s,
-                log: o.log.clone(),
-                stdout: o.stdout.clone(),
-                stderr_tail: o.stderr_tail.clone(),
-                outputs: o.outputs.clone(),
-                slice: o.slice,
-                node: o.node.clone(),
-            }
-        })
-        .collect()
-}
-
-/// Writes `tasks.jsonl` (one record a line, in task order) and `tasks.csv` (parameters and
-/// numeric results, one row a task) into `dir`, each atomically; their paths.
-pub fn write_task_files(dir: &Path, records: &[TaskRecord]) -> std::io::Result<Vec<PathBuf>> {
-    let mut jsonl = tempfile::NamedTempFile::new_in(dir)?;
-    {
-        let mut out = std::io::BufWriter::new(&mut jsonl);
-        for record in records {
-            serde_json::to_writer(&mut out, record)?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
-    }
-    let jsonl_path = dir.join("tasks.jsonl");
-    jsonl.persist(&jsonl_path).map_err(|e| e.error)?;
-
-    let params: Vec<&String> = records
-        .first()
-        .map_or(Vec::new(), |r| r.params.keys().collect());
-    let mut numeric: IndexMap<&str, ()> = IndexMap::new();
-    for record in records {
-        for (key, value) in &record.result {
-            if matches!(value, TaskValue::Number(_)) {
-                numeric.insert(key, ());
-            }
-        }
-    }
-    let mut csv_file = tempfile::NamedTempFile::new_in(dir)?;
-    {
-        let mut writer = csv::Writer::from_writer(&mut csv_file);
-        let header: Vec<&str> = ["task", "status"]
-            .into_iter()
-            .chain(params.iter().map(|p| p.as_str()))
-            .chain(numeric.keys().copied())
-            .chain(["reason"])
-            .collect();
-        writer.write_record(&header)?;
-        for record in records {
-            let mut row: Vec<String> = vec![record.task.to_string(), record.status.clone()];
-            row.extend(
-                params
-                    .iter()
-                    .map(|p| record.params.get(*p).cloned().unwrap_or_default()),
-            );
-            row.extend(numeric.keys().map(|key| match record.result.get(*key) {
-                Some(TaskValue::Number(n)) => n.to_string(),
-                _ => String::new(),
-            }));
-            row.push(record.reason.clone().unwrap_or_default());
-            writer.write_record(&row)?;
-        }
-        writer.flush()?;
-    }
-    let csv_path = dir.join("tasks.csv");
-    csv_file.persist(&csv_path).map_err(|e| e.error)?;
-    Ok(vec![jsonl_path, csv_path])
-}
-
 /// A finished task job: the reduced results of the tasks that succeeded, every task's record,
 /// and the failures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -378,7 +233,7 @@ pub struct TaskReport {
     pub logs: Option<String>,
     pub elapsed_s: f64,
     /// Every task, in task order.
-    pub tasks: Vec<TaskRecord>,
+    pub tasks: TaskRecords,
     /// Inputs that changed since a submitted run's tasks read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -386,35 +241,30 @@ pub struct TaskReport {
     pub submitted: Option<Submitted>,
 }
 
-/// Tasks up to this many get a line each in the table.
-const TASKS_SHOWN: usize = 20;
-
 impl TaskReport {
-    /// Reduces `outcomes` and keeps every task's record.
+    /// The report of a job whose outcomes `recorded` reduced and recorded.
     pub fn new(
         spec: &JobSpec,
         tasks: &TasksSpec,
         spread: Spread,
         threads: usize,
-        outcomes: &[TaskOutcome],
+        recorded: Recorded,
         logs: Option<String>,
         elapsed_s: f64,
     ) -> TaskReport {
-        let summary = summarize(outcomes, tasks.result, &spec.reduce.statistics);
         let (ranks, slices) = spread.split();
-        let records = task_records(tasks, outcomes, &summary);
         TaskReport {
             job: spec.name.clone(),
             task_count: tasks.count,
             ranks,
             slices,
             threads,
-            succeeded: summary.succeeded,
-            result: summary.result.clone(),
-            failed: records.iter().filter(|r| r.failed()).cloned().collect(),
+            succeeded: recorded.succeeded,
+            result: recorded.result,
+            failed: recorded.failed,
             logs,
             elapsed_s,
-            tasks: records,
+            tasks: recorded.tasks,
             warnings: Vec::new(),
             submitted: None,
         }
@@ -458,8 +308,8 @@ impl TaskReport {
                 }
             }
         }
-        if !self.tasks.is_empty() && self.tasks.len() <= TASKS_SHOWN {
-            out.push_str(&self.tasks_table());
+        if let Some(records) = self.tasks.few().filter(|r| !r.is_empty()) {
+            out.push_str(&tasks_table(records));
         }
         if failed > 0 {
             let _ = writeln!(out, "  failed tasks:");
@@ -493,57 +343,56 @@ impl TaskReport {
         }
         out
     }
+}
 
-    /// One line per task: its parameters, status and numeric results.
-    fn tasks_table(&self) -> String {
-        let numeric: Vec<&String> = self
-            .tasks
-            .iter()
-            .flat_map(|r| r.result.iter())
-            .filter(|(_, v)| matches!(v, TaskValue::Number(_)))
-            .map(|(k, _)| k)
-            .fold(Vec::new(), |mut keys, key| {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-                keys
-            });
-        let params: Vec<&String> = self.tasks[0].params.keys().collect();
-        let mut rows: Vec<Vec<String>> = vec![
-            ["task".to_string()]
+/// One line per task: its parameters, status and numeric results.
+fn tasks_table(records: &[TaskRecord]) -> String {
+    let numeric: Vec<&String> = records
+        .iter()
+        .flat_map(|r| r.result.iter())
+        .filter(|(_, v)| matches!(v, TaskValue::Number(_)))
+        .map(|(k, _)| k)
+        .fold(Vec::new(), |mut keys, key| {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+            keys
+        });
+    let params: Vec<&String> = records[0].params.keys().collect();
+    let mut rows: Vec<Vec<String>> = vec![
+        ["task".to_string()]
+            .into_iter()
+            .chain(params.iter().map(|p| p.to_string()))
+            .chain(["status".to_string()])
+            .chain(numeric.iter().map(|k| k.to_string()))
+            .collect(),
+    ];
+    for record in records {
+        rows.push(
+            [record.task.to_string()]
                 .into_iter()
-                .chain(params.iter().map(|p| p.to_string()))
-                .chain(["status".to_string()])
-                .chain(numeric.iter().map(|k| k.to_string()))
+                .chain(params.iter().map(|p| record.params[*p].clone()))
+                .chain([record.status.clone()])
+                .chain(numeric.iter().map(|k| match record.result.get(*k) {
+                    Some(TaskValue::Number(n)) => shown(&Value::Number(n.clone())),
+                    _ => "-".into(),
+                }))
                 .collect(),
-        ];
-        for record in &self.tasks {
-            rows.push(
-                [record.task.to_string()]
-                    .into_iter()
-                    .chain(params.iter().map(|p| record.params[*p].clone()))
-                    .chain([record.status.clone()])
-                    .chain(numeric.iter().map(|k| match record.result.get(*k) {
-                        Some(TaskValue::Number(n)) => shown(&Value::Number(n.clone())),
-                        _ => "-".into(),
-                    }))
-                    .collect(),
-            );
-        }
-        let widths: Vec<usize> = (0..rows[0].len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::from("  per task:\n");
-        for row in rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:>width$}"))
-                .collect();
-            let _ = writeln!(out, "    {}", cells.join("  "));
-        }
-        out
+        );
     }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::from("  per task:\n");
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:>width$}"))
+            .collect();
+        let _ = writeln!(out, "    {}", cells.join("  "));
+    }
+    out
 }
 
 /// A result value as the tables show it.
