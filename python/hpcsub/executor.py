@@ -449,10 +449,9 @@ class Executor(concurrent.futures.Executor):
             if threads:
                 split["threads"] = int(threads)
             if options["slices"] and self.to != "local":
+                # Dealt out dynamically (the default): a slice that starts late or runs slowly
+                # holds back no call, and the survivors finish a dead slice's calls.
                 split["slices"] = min(options["slices"], count)
-                # Each call's future learns why its slice died from the slice that ran it,
-                # which a static split names in advance (task % slices).
-                split["balance"] = "static"
             if split:
                 step["split"] = split
             if resources and self.to != "local":
@@ -737,16 +736,32 @@ class _Batch:
                 continue
             level = int(name[5:])
             slices = int(step.get("slices", 1)) or 1
+            batches = _batches(_calls.level_dir(self.run, level) / "parts")
+            stopped: dict[int, str] = {}
             for problem in step.get("problems", []):
                 reason = str(problem.get("reason") or problem.get("state") or "failed")
                 slice_index = problem.get("slice")
                 if slice_index is None:
                     found[(level, -1)] = (reason, _state_of(reason), None)
+                else:
+                    stopped[int(slice_index)] = reason
+            for call in self.calls:
+                if call.level != level or not stopped:
                     continue
-                # A task job's slice s runs tasks s, s + slices, s + 2 slices, ...
-                for call in self.calls:
-                    if call.level == level and call.task % slices == int(slice_index):
-                        found[(level, call.task)] = (f"slice {slice_index}: {reason}", _state_of(reason), int(slice_index))
+                # Without claims (a static split, or no slice got as far) slice s has tasks
+                # s, s + slices, s + 2 slices, ...
+                owner = next(
+                    (s for start, end, s in batches if start <= call.task < end),
+                    None if batches else call.task % slices,
+                )
+                if owner in stopped:
+                    reason = stopped[owner]
+                    found[(level, call.task)] = (f"slice {owner}: {reason}", _state_of(reason), owner)
+                elif owner is None:
+                    # Never claimed: every slice stopped before it came to this call.
+                    first = min(stopped)
+                    said = "; ".join(f"slice {s}: {r}" for s, r in sorted(stopped.items()))
+                    found[(level, call.task)] = (f"no slice started it ({said})", _state_of(stopped[first]), first)
         return found
 
     def _read_journals(self) -> None:
@@ -820,6 +835,26 @@ class _Batch:
                         call.future.set_exception(error)
         if isinstance(error, Exception):
             self._report = {"error": {"message": str(error)}}
+
+
+def _batches(parts: Path) -> list[tuple[int, int, int]]:
+    """``(start, end, slice)`` of each batch of tasks a level's slices claimed: the claim of the
+    highest generation (``parts/claims/<start>.<generation>``, written whole before its name
+    appears), as the gather reads it."""
+    newest: dict[int, tuple[int, tuple[int, int, int]]] = {}
+    for path in (parts / "claims").glob("*.*"):
+        start, _, generation = path.name.partition(".")
+        if not (start.isdigit() and generation.isdigit()):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                claim = json.loads(handle.read(4096))
+            batch = (int(claim["start"]), int(claim["end"]), int(claim["slice"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if int(start) not in newest or newest[int(start)][0] < int(generation):
+            newest[int(start)] = (int(generation), batch)
+    return sorted(batch for _, batch in newest.values())
 
 
 def _settle(future: HpcsubFuture, error: Optional[BaseException], value: Any = None) -> None:

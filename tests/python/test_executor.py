@@ -268,10 +268,37 @@ def test_ctrl_c_cancels_the_calls_and_leaves_no_process_or_job(
         time.sleep(0.2)
 
 
-def queued(name: str) -> list[str]:
-    """The Slurm jobs of the executor called `name` still in the queue (none without Slurm)."""
+def queued(name: str, columns: str = "%i %j") -> list[str]:
+    """The Slurm jobs of the executor called `name` still in the queue (none without Slurm), as
+    `columns` (squeue's format, the job name last) shows them."""
     if shutil.which("squeue") is None:
         return []
-    done = subprocess.run(["squeue", "--noheader", "-o", "%i %j"], capture_output=True, text=True)
+    done = subprocess.run(["squeue", "--noheader", "-o", columns], capture_output=True, text=True)
     return [line for line in done.stdout.splitlines() if f" {name}-" in line]
 
+
+
+def test_on_slurm_the_other_slice_finishes_the_calls_of_a_cancelled_one(tmp_path: Path, slurm: None) -> None:
+    name = f"takeover-{os.getpid()}"
+    ran = tmp_path / "ran"
+
+    def call(n: int) -> int:
+        time.sleep(0.5)
+        with open(ran, "a") as out:
+            out.write(f"{n}\n")
+        return n
+
+    with hpcsub.Executor(to="slurm", slices=2, run_dir=str(tmp_path / "run"), name=name, progress=False) as executor:
+        futures = [executor.submit(call, n) for n in range(16)]
+        journal = tmp_path / "run" / "batch-0001" / "run" / "steps" / "level0" / "parts" / "1.journal"
+        deadline = time.monotonic() + 120
+        while not journal.is_file() or len(journal.read_text().splitlines()) < 2:
+            assert time.monotonic() < deadline, "slice 1 never finished 2 calls"
+            time.sleep(0.05)
+        # The array of the level's slices, not its gather job.
+        arrays = {line.split()[0] for line in queued(name, "%F %K %j") if line.split()[1] != "N/A"}
+        assert len(arrays) == 1, arrays
+        subprocess.run(["scancel", f"{arrays.pop()}_1"], check=True)
+        results = [f.result(timeout=300) for f in futures]
+    assert results == list(range(16))
+    assert sorted(int(n) for n in ran.read_text().split()) == list(range(16)), "a call ran twice or never"
