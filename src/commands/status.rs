@@ -276,7 +276,8 @@ fn report(path: &std::path::Path) -> Result<StatusReport, AppError> {
         queue_error,
         tasks: run.spec.tasks().map(|tasks| {
             let balance = run.spec.split.balance;
-            let by_slice = parts::tasks_finished_by_slice(&run, tasks);
+            let present = seen.as_ref().map(|s| s.present.as_slice());
+            let by_slice = parts::tasks_finished_by_slice(&run, tasks, present);
             TasksFinished {
                 total: tasks.count,
                 finished: by_slice.iter().map(|[finished, _]| finished).sum(),

@@ -333,7 +333,10 @@ pub fn show_survey(progress: &WaitProgress, run: &RunDir, queue: &[QueueEntry]) 
         survey.count(&SliceState::Failed) + survey.count(&SliceState::Missing),
         run.spec
             .tasks()
-            .map(|tasks| parts::tasks_finished_by_slice(run, tasks))
+            .map(|tasks| {
+                let present = seen.as_ref().map(|s| s.present.as_slice());
+                parts::tasks_finished_by_slice(run, tasks, present)
+            })
             .as_deref(),
     );
 }

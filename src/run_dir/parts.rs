@@ -560,8 +560,14 @@ pub fn tasks_finished(run_dir: &RunDir, tasks: &TasksSpec, slice: u32) -> u64 {
 }
 
 /// Each slice's finished tasks, of how many it owns: every `slices`-th task, or with
-/// `balance: dynamic` the tasks of the batches it has claimed so far.
-pub fn tasks_finished_by_slice(run_dir: &RunDir, tasks: &TasksSpec) -> Vec<[u64; 2]> {
+/// `balance: dynamic` the tasks of the batches it has claimed so far. `present` are the slices
+/// whose valid parts a gather just read, if it did: such a part holds exactly its slice's tasks,
+/// so it is not read again.
+pub fn tasks_finished_by_slice(
+    run_dir: &RunDir,
+    tasks: &TasksSpec,
+    present: Option<&[u32]>,
+) -> Vec<[u64; 2]> {
     let assignment = (run_dir.spec.split.balance == Balance::Dynamic)
         .then(|| claims::Assignment::read(&run_dir.parts()));
     (0..run_dir.slices())
@@ -569,15 +575,17 @@ pub fn tasks_finished_by_slice(run_dir: &RunDir, tasks: &TasksSpec) -> Vec<[u64;
             let of = match &assignment {
                 Some(assignment) => assignment.tasks_of(slice).len(),
                 None => plan::tasks_of_slice(tasks.count, run_dir.slices(), slice).len(),
-            };
-            // A stopped slice's journal is no longer its own once its batches were taken
-            // over: the slice that took them over counts them.
-            let finished = if assignment.is_some() && of == 0 {
+            } as u64;
+            let finished = if present.is_some_and(|present| present.contains(&slice)) {
+                of
+            } else if assignment.is_some() && of == 0 {
+                // A stopped slice's journal is no longer its own once its batches were taken
+                // over: the slice that took them over counts them.
                 0
             } else {
                 tasks_finished(run_dir, tasks, slice)
             };
-            [finished, of as u64]
+            [finished, of]
         })
         .collect()
 }
