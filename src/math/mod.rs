@@ -17,7 +17,7 @@ pub mod quantile;
 mod trig;
 
 pub use elementary::{exp, log, log10, pow};
-pub use quantile::{exponential, normal_quantile};
+pub use quantile::{exponential, normal_quantile, normal_quantile_central, normal_quantile_tail};
 pub use trig::{atan2, cos, sin, tan};
 
 /// An operation on the bits of a double, defined for every input so every path agrees.

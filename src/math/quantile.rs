@@ -95,18 +95,68 @@ pub fn as241(p: f64) -> f64 {
 /// branch (`r = sqrt(-log(min(p, 1 - p)))` for `r <= 5`), then keeps its own branch's
 /// numerator and denominator for one division; the far tail (`r > 5`) is patched with
 /// [`as241`]. Each lane does exactly the operations of the published algorithm, so the values
-/// are those of every earlier hpcsub.
+/// are those of every earlier hpcsub. (The loops use its two halves instead,
+/// [`normal_quantile_central`] and [`normal_quantile_tail`], to compute the tail branch only
+/// in tail lanes.)
 #[inline(always)]
 pub fn normal_quantile<M: Vector + ?Sized>(m: &mut M, p: M::V) -> M::V {
     let q = m.sub_c(p, 0.5);
+    let central = is_central(m, q);
+    let (central_numerator, central_denominator) = central_ratio(m, q);
+    let (negative, tail_numerator, tail_denominator, far) = tail_ratio(m, p, q);
+    let numerator = m.select(central, central_numerator, tail_numerator);
+    let denominator = m.select(central, central_denominator, tail_denominator);
+    let value = m.div(numerator, denominator);
+    let in_tail = m.not(central);
+    let flip = m.and(in_tail, negative);
+    let negated = m.neg(value);
+    let value = m.select(flip, negated, value);
+    m.patch(Special::NormalQuantile, far, value, [p, p])
+}
+
+/// [`normal_quantile`] of a central `p` (`|p - 1/2| <= 0.425`), the same operations, and whether
+/// `p` is central. For a loop that computes only the tail lanes' branch (with
+/// [`normal_quantile_tail`]) instead of both branches in every lane: the same values.
+#[inline(always)]
+pub fn normal_quantile_central<M: Vector + ?Sized>(m: &mut M, p: M::V) -> (M::V, M::V) {
+    let q = m.sub_c(p, 0.5);
+    let central = is_central(m, q);
+    let (numerator, denominator) = central_ratio(m, q);
+    (m.div(numerator, denominator), central)
+}
+
+/// [`normal_quantile`] of a `p` in the tails (`|p - 1/2| > 0.425`), the same operations.
+#[inline(always)]
+pub fn normal_quantile_tail<M: Vector + ?Sized>(m: &mut M, p: M::V) -> M::V {
+    let q = m.sub_c(p, 0.5);
+    let (negative, numerator, denominator, far) = tail_ratio(m, p, q);
+    let value = m.div(numerator, denominator);
+    let negated = m.neg(value);
+    let value = m.select(negative, negated, value);
+    m.patch(Special::NormalQuantile, far, value, [p, p])
+}
+
+#[inline(always)]
+fn is_central<M: Vector + ?Sized>(m: &mut M, q: M::V) -> M::V {
     let aq = m.abs(q);
     let limit = m.constant(0.425);
-    let central = m.le(aq, limit);
+    m.le(aq, limit)
+}
+
+/// The central branch's numerator and denominator, of `q = p - 1/2`.
+#[inline(always)]
+fn central_ratio<M: Vector + ?Sized>(m: &mut M, q: M::V) -> (M::V, M::V) {
     let qq = m.mul(q, q);
     let r = m.c_sub(0.180_625, qq);
     let a = m.horner(r, &A);
-    let central_numerator = m.mul(q, a);
-    let central_denominator = m.horner(r, &B);
+    let numerator = m.mul(q, a);
+    (numerator, m.horner(r, &B))
+}
+
+/// Whether `q = p - 1/2` is negative, the tail branch's numerator and denominator (of its
+/// magnitude), and whether `p` is in the far tail (`r > 5`), which they do not cover.
+#[inline(always)]
+fn tail_ratio<M: Vector + ?Sized>(m: &mut M, p: M::V, q: M::V) -> (M::V, M::V, M::V, M::V) {
     let negative = m.lt_c(q, 0.0);
     let complement = m.c_sub(1.0, p);
     let tail = m.select(negative, p, complement);
@@ -116,16 +166,9 @@ pub fn normal_quantile<M: Vector + ?Sized>(m: &mut M, p: M::V) -> M::V {
     let five = m.constant(5.0);
     let far = m.lt(five, r);
     let r = m.sub_c(r, 1.6);
-    let tail_numerator = m.horner(r, &C);
-    let tail_denominator = m.horner(r, &D);
-    let numerator = m.select(central, central_numerator, tail_numerator);
-    let denominator = m.select(central, central_denominator, tail_denominator);
-    let value = m.div(numerator, denominator);
-    let in_tail = m.not(central);
-    let flip = m.and(in_tail, negative);
-    let negated = m.neg(value);
-    let value = m.select(flip, negated, value);
-    m.patch(Special::NormalQuantile, far, value, [p, p])
+    let numerator = m.horner(r, &C);
+    let denominator = m.horner(r, &D);
+    (negative, numerator, denominator, far)
 }
 
 /// An exponential value of rate `rate` from `complement = 1 - u`, `u` uniform in [0, 1):
