@@ -736,6 +736,7 @@ class _Batch:
                 continue
             level = int(name[5:])
             slices = int(step.get("slices", 1)) or 1
+            assert self.run is not None
             batches = _batches(_calls.level_dir(self.run, level) / "parts")
             stopped: dict[int, str] = {}
             for problem in step.get("problems", []):
