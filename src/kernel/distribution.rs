@@ -3,16 +3,16 @@
 //! exponential transforms that follow are program instructions (`math`).
 
 use super::instruction::Draw;
-use super::rng::{Lanes, open_unit_interval, unit_interval};
+use super::rng::{Lanes, Stepping, open_unit_interval, unit_interval};
 
 /// Fills `out` with the next values of `draw` from `lanes`.
 #[inline(always)]
-pub fn draw(draw: Draw, lanes: &mut Lanes, out: &mut [f64]) {
+pub fn draw(draw: Draw, lanes: &mut Lanes, stepping: Stepping, out: &mut [f64]) {
     match draw {
         Draw::Uniform { low, high } => {
             let width = high - low;
-            lanes.fill(out, |x| low + width * unit_interval(x));
+            lanes.fill(stepping, out, |x| low + width * unit_interval(x));
         }
-        Draw::OpenUnit => lanes.fill(out, open_unit_interval),
+        Draw::OpenUnit => lanes.fill(stepping, out, open_unit_interval),
     }
 }

@@ -13,7 +13,7 @@ use super::native::NativeCode;
 use super::program::{
     Arith, BinaryKind, CHUNK, Instruction, Operand, Program, UnaryKind, apply_binary, apply_unary,
 };
-use super::rng::{BLOCK_SAMPLES, LANES, Lanes};
+use super::rng::{BLOCK_SAMPLES, LANES, Lanes, Stepping};
 use crate::expr::{BinaryOp, Function, UnaryOp, semantics};
 use crate::math::{self, Bits, Deferred, Special};
 use crate::reduce::{Accumulator, Histogram, LaneStats, Tracked};
@@ -82,6 +82,7 @@ pub struct Evaluator<'p> {
     tracked: Tracked,
     registers: Vec<Register>,
     lanes: Vec<Lanes>,
+    stepping: Stepping,
 }
 
 impl<'p> Evaluator<'p> {
@@ -98,6 +99,10 @@ impl<'p> Evaluator<'p> {
             tracked,
             registers: constant_registers(program),
             lanes: vec![Lanes::default(); program.stream_keys.len()],
+            stepping: match isa {
+                Isa::Avx2 => Stepping::avx2(),
+                _ => Stepping::ELEMENT_WISE,
+            },
         }
     }
 
@@ -235,6 +240,7 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
         program,
         registers,
         lanes,
+        stepping,
         ..
     } = ev;
     for instruction in &program.instructions {
@@ -242,7 +248,7 @@ fn eval_chunk(ev: &mut Evaluator, first_index: u64) {
         let out = &mut rest[0];
         match *instruction {
             Instruction::Draw { stream, draw, .. } => {
-                distribution::draw(draw, &mut lanes[stream], out);
+                distribution::draw(draw, &mut lanes[stream], *stepping, out);
             }
             Instruction::Index { .. } => {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -356,11 +362,21 @@ fn call(special: Special, a: Source, b: Source, out: &mut Register) {
         };
     }
     lanes!(Exp Log Log10 Sin Cos Tan Atan2 Pow);
-    if patched.contains(&true) {
+    if any(&patched) {
         for j in (0..CHUNK).filter(|&j| patched[j]) {
             out[j] = math::scalar(special, x[j], y[j]);
         }
     }
+}
+
+/// Whether any lane is flagged, eight flags at a time (`contains` compares them one by one).
+#[inline(always)]
+fn any(flags: &[bool; CHUNK]) -> bool {
+    flags
+        .chunks_exact(8)
+        .map(|eight| u64::from_ne_bytes(std::array::from_fn(|k| u8::from(eight[k]))))
+        .fold(0, |all, eight| all | eight)
+        != 0
 }
 
 /// The normal quantile over a chunk without computing both of its branches in every lane:
@@ -374,18 +390,22 @@ fn normal_quantile(p: &Register, out: &mut Register, patched: &mut [bool; CHUNK]
     for j in 0..CHUNK {
         (out[j], central[j]) = math::normal_quantile_central(&mut Deferred::default(), p[j]);
     }
-    // Apart from the vectorised loop, which a running count would keep scalar.
-    let mut tail_lanes = [0usize; CHUNK];
-    let mut tails = 0;
+    // A mask built apart from the vectorised loop (a running count would keep it scalar), then
+    // read a set bit at a time: about ten per chunk, against 64 lanes to step through.
+    const _: () = assert!(CHUNK <= u64::BITS as usize);
+    let mut tail_mask = 0u64;
     for (j, &central) in central.iter().enumerate() {
-        // Written every time, kept only for a tail lane: no branch to mispredict.
-        tail_lanes[tails] = j;
-        tails += usize::from(central == 0.0);
+        tail_mask |= u64::from(central == 0.0) << j;
     }
+    let tails = tail_mask.count_ones() as usize;
+    let mut tail_lanes = [0usize; CHUNK];
     // Padded to whole vectors with a central probability, which no lane keeps.
     let mut dense = [0.5; CHUNK];
-    for (d, &j) in dense.iter_mut().zip(&tail_lanes[..tails]) {
-        *d = p[j];
+    for k in 0..tails {
+        let j = tail_mask.trailing_zeros() as usize;
+        tail_mask &= tail_mask - 1;
+        tail_lanes[k] = j;
+        dense[k] = p[j];
     }
     let (mut values, mut dense_patched) = ([0.0; CHUNK], [false; CHUNK]);
     for k in 0..tails.next_multiple_of(8).min(CHUNK) {

@@ -138,10 +138,20 @@ impl Lanes {
     /// Fills `out` (a multiple of [`LANES`] long) with `convert` of the next outputs, in sample
     /// order. Converting as the numbers are made saves a pass through memory.
     #[inline(always)]
-    pub fn fill<T>(&mut self, out: &mut [T], convert: impl Fn(u64) -> T) {
-        // Local copies and element-wise steps are what LLVM turns into SIMD for both AVX2 and
-        // AVX-512; working through `&mut self.s` kept the AVX2 build scalar (measured 2.4x
-        // slower).
+    pub fn fill<T>(&mut self, stepping: Stepping, out: &mut [T], convert: impl Fn(u64) -> T) {
+        #[cfg(target_arch = "x86_64")]
+        if stepping.avx2 {
+            // SAFETY: a `Stepping` with `avx2` set exists only on CPUs that have AVX2.
+            return unsafe { self.fill_avx2(out, convert) };
+        }
+        let _ = stepping;
+        self.fill_element_wise(out, convert)
+    }
+
+    #[inline(always)]
+    fn fill_element_wise<T>(&mut self, out: &mut [T], convert: impl Fn(u64) -> T) {
+        // Local copies and element-wise steps are what LLVM turns into SIMD (working through
+        // `&mut self.s` kept the AVX2 build scalar, measured 2.4x slower).
         let [mut s0, mut s1, mut s2, mut s3] = self.s;
         for group in out.chunks_exact_mut(LANES) {
             let output: [u64; LANES] = std::array::from_fn(|l| {
@@ -160,6 +170,83 @@ impl Lanes {
             }
         }
         self.s = [s0, s1, s2, s3];
+    }
+
+    /// [`Lanes::fill`] with the same steps written in AVX2 intrinsics, four lanes per register.
+    /// AVX2 has no 64-bit rotate, and LLVM's cost model then keeps the element-wise step's
+    /// rotated state word in eight general registers, moving it in and out of the vector
+    /// registers at every step: one uniform draw took 2.35 ns per sample on one core,
+    /// 1.80 ns with this.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn fill_avx2<T>(&mut self, out: &mut [T], convert: impl Fn(u64) -> T) {
+        use std::arch::x86_64::{
+            __m256i, _mm256_add_epi64, _mm256_loadu_si256, _mm256_or_si256, _mm256_slli_epi64,
+            _mm256_srli_epi64, _mm256_storeu_si256, _mm256_xor_si256,
+        };
+        const HALF: usize = LANES / 2;
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn rotate_left<const LEFT: i32, const RIGHT: i32>(x: __m256i) -> __m256i {
+            _mm256_or_si256(_mm256_slli_epi64::<LEFT>(x), _mm256_srli_epi64::<RIGHT>(x))
+        }
+        // SAFETY (all loads and stores): each reads or writes the `HALF` u64 of one half of a
+        // `[u64; LANES]`, and the unaligned forms need no alignment.
+        let mut s: [[__m256i; 2]; 4] = std::array::from_fn(|word| {
+            std::array::from_fn(|half| unsafe {
+                _mm256_loadu_si256(self.s[word][half * HALF..].as_ptr().cast())
+            })
+        });
+        for group in out.chunks_exact_mut(LANES) {
+            let mut output = [0u64; LANES];
+            for half in 0..2 {
+                let [s0, s1, s2, s3] = [s[0][half], s[1][half], s[2][half], s[3][half]];
+                let sum = _mm256_add_epi64(s0, s3);
+                let value = _mm256_add_epi64(rotate_left::<23, 41>(sum), s0);
+                unsafe { _mm256_storeu_si256(output[half * HALF..].as_mut_ptr().cast(), value) };
+                let t = _mm256_slli_epi64::<17>(s1);
+                let s2 = _mm256_xor_si256(s2, s0);
+                let s3 = _mm256_xor_si256(s3, s1);
+                let s1 = _mm256_xor_si256(s1, s2);
+                let s0 = _mm256_xor_si256(s0, s3);
+                let s2 = _mm256_xor_si256(s2, t);
+                let s3 = rotate_left::<45, 19>(s3);
+                [s[0][half], s[1][half], s[2][half], s[3][half]] = [s0, s1, s2, s3];
+            }
+            for (slot, value) in group.iter_mut().zip(output) {
+                *slot = convert(value);
+            }
+        }
+        for (word, halves) in s.iter().enumerate() {
+            for (half, value) in halves.iter().enumerate() {
+                unsafe {
+                    _mm256_storeu_si256(self.s[word][half * HALF..].as_mut_ptr().cast(), *value)
+                };
+            }
+        }
+    }
+}
+
+/// How [`Lanes::fill`] steps the generators. The outputs are the same either way; only the
+/// speed differs.
+#[derive(Clone, Copy, Debug)]
+pub struct Stepping {
+    avx2: bool,
+}
+
+impl Stepping {
+    /// Element-wise Rust that LLVM vectorises: for the portable and AVX-512 loops.
+    pub const ELEMENT_WISE: Stepping = Stepping { avx2: false };
+
+    /// AVX2 intrinsics, if this CPU has AVX2 (element-wise otherwise): for the AVX2 loops.
+    pub fn avx2() -> Stepping {
+        #[cfg(target_arch = "x86_64")]
+        return Stepping {
+            avx2: is_x86_feature_detected!("avx2"),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        Stepping::ELEMENT_WISE
     }
 }
 
@@ -236,18 +323,23 @@ mod tests {
     }
 
     #[test]
-    fn lanes_interleave_the_single_lane_generators() {
+    fn lanes_interleave_the_single_lane_generators_with_either_stepping() {
         let key = stream_key(42, "b");
-        let mut lanes = Lanes::default();
-        lanes.seed(key, 5);
-        let mut out = vec![0u64; LANES * 4];
-        lanes.fill(&mut out, |x| x);
-        for (j, value) in out.iter().enumerate() {
-            let mut single = Xoshiro256PlusPlus::for_lane(42, "b", 5, j % LANES);
-            for _ in 0..j / LANES {
-                single.generate();
+        for stepping in [Stepping::ELEMENT_WISE, Stepping::avx2()] {
+            let mut lanes = Lanes::default();
+            lanes.seed(key, 5);
+            // Two fills: the state written back by the first is where the second starts.
+            let mut out = vec![0u64; LANES * 8];
+            let (first, second) = out.split_at_mut(LANES * 3);
+            lanes.fill(stepping, first, |x| x);
+            lanes.fill(stepping, second, |x| x);
+            for (j, value) in out.iter().enumerate() {
+                let mut single = Xoshiro256PlusPlus::for_lane(42, "b", 5, j % LANES);
+                for _ in 0..j / LANES {
+                    single.generate();
+                }
+                assert_eq!(*value, single.generate(), "{stepping:?}, sample {j}");
             }
-            assert_eq!(*value, single.generate(), "sample {j}");
         }
     }
 
