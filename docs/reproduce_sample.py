@@ -98,7 +98,7 @@ def log(x):
     return s * (hfsq + r) + dk * LN2_LO - hfsq + f + dk * LN2_HI
 
 
-# Wichura's AS 241 (PPND16).
+# Wichura's AS 241 (PPND16), its polynomials in Estrin's order.
 A = [3.387132872796366608, 133.14166789178437745, 1971.5909503065514427, 13731.693765509461125,
      45921.953931549871457, 67265.770927008700853, 33430.575583588128105, 2509.0809287301226727]
 B = [1.0, 42.313330701600911252, 687.1870074920579083, 5394.1960214247511077,
@@ -117,11 +117,15 @@ F = [1.0, 0.59983220655588793769, 0.13692988092273580531, 0.01487536129085061485
      2.04426310338993978564e-15]
 
 
-def polynomial(coefficients, x):
-    acc = 0.0
-    for c in reversed(coefficients):
-        acc = acc * x + c
-    return acc
+def polynomial(c, x):
+    """c[0] + c[1] x + ... + c[7] x^7 in Estrin's order, as hpcsub 0.3 and later evaluate it."""
+    x2 = x * x
+    x4 = x2 * x2
+    p01 = x * c[1] + c[0]
+    p23 = x * c[3] + c[2]
+    p45 = x * c[5] + c[4]
+    p67 = x * c[7] + c[6]
+    return (p01 + x2 * p23) + x4 * (p45 + x2 * p67)
 
 
 def inverse_normal_cdf(p):

@@ -92,7 +92,8 @@ fn power_of_two(e: i64) -> f64 {
 }
 
 /// The functions whose rare inputs are computed one lane at a time by a scalar algorithm: the
-/// `libm` crate's, or for the normal quantile's far tail, AS 241's published branches.
+/// `libm` crate's, or for the normal quantile's far tail, AS 241 one value at a time
+/// (`quantile::as241`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Special {
     NormalQuantile,
@@ -261,6 +262,31 @@ trait VectorExt: Vector {
             acc = self.add_c(acc, *c);
         }
         acc
+    }
+    /// `c0 + x*c1 + ... + x^7*c7` in Estrin's order: pairs `c[2i] + x*c[2i+1]`, then pairs of
+    /// those joined by `x^2`, then by `x^4`. Its dependency chain is three multiply-adds deep
+    /// where Horner's is seven, which is what a loop with one vector in flight waits on.
+    /// `x2` and `x4` are passed in, so two polynomials in one `x` share them.
+    #[inline(always)]
+    fn estrin8(&mut self, [x, x2, x4]: [Self::V; 3], c: &[f64; 8]) -> Self::V {
+        let pair = |m: &mut Self, low: f64, high: f64| {
+            let high = m.mul_c(x, high);
+            m.add_c(high, low)
+        };
+        let (p01, p23) = (pair(self, c[0], c[1]), pair(self, c[2], c[3]));
+        let (p45, p67) = (pair(self, c[4], c[5]), pair(self, c[6], c[7]));
+        let p23 = self.mul(x2, p23);
+        let p03 = self.add(p01, p23);
+        let p67 = self.mul(x2, p67);
+        let p47 = self.add(p45, p67);
+        let p47 = self.mul(x4, p47);
+        self.add(p03, p47)
+    }
+    /// `[x, x^2, x^4]`, the powers [`VectorExt::estrin8`] joins with.
+    #[inline(always)]
+    fn estrin_powers(&mut self, x: Self::V) -> [Self::V; 3] {
+        let x2 = self.mul(x, x);
+        [x, x2, self.mul(x2, x2)]
     }
     /// `lo < |a| < hi`, false for NaN.
     #[inline(always)]
